@@ -1,0 +1,91 @@
+"""``segqc batch``: every case of a manifest, each failure recorded, the batch going on.
+
+``check_one`` is a pure function of one manifest row, so any map-style engine can run it.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+
+from .case import parse_labels, read_case, read_image, case_from_images
+from .errors import InputError
+from .qc import QCEngine
+from .report import csv_columns, csv_row, to_report, true_volume_dice, write_json
+
+REQUIRED = ("case", "image", "segmentation")
+
+
+def read_manifest(path: Path) -> list[dict]:
+    if not path.exists():
+        raise InputError(f"manifest not found: {path}")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    missing = [c for c in REQUIRED if rows and c not in rows[0]] or ([] if rows else list(REQUIRED))
+    if missing:
+        raise InputError(f"manifest {path.name} needs the columns case,image,segmentation "
+                         f"(missing: {', '.join(missing)})")
+    names = [r["case"] for r in rows]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"manifest {path.name} repeats case names: {', '.join(dup[:5])}")
+    base = path.parent
+    for r in rows:
+        for col in ("image", "segmentation", "reference"):
+            if r.get(col):
+                p = Path(r[col])
+                r[col] = str(p if p.is_absolute() else base / p)
+    return rows
+
+
+def check_one(row: dict, engine: QCEngine, class_values: dict, out_dir: Path) -> dict:
+    """Score one manifest row; returns its results.csv row (status ok or error)."""
+    try:
+        case = read_case(row["image"], row["segmentation"], class_values, name=row["case"])
+        rep = to_report(engine.check(case), row["image"], row["segmentation"])
+        true = None
+        if row.get("reference"):
+            ref_img, _ = read_image(row["reference"], "reference")
+            ref = case_from_images(case.reference, ref_img, Path(row["image"]), Path(row["reference"]),
+                                   class_values, row["case"], [])
+            true = true_volume_dice(case.labels, ref.labels, class_values, engine.pack.classes)
+            rep["reference"] = {"path": row["reference"], "dice": {c: round(float(v), 4) for c, v in true.items()}}
+        write_json(rep, out_dir / "cases" / f"{_safe(row['case'])}.json")
+        return csv_row(rep, true)
+    except InputError as e:
+        return {"case": row["case"], "status": "error", "message": str(e)}
+    except Exception as e:  # a batch survives its bad cases
+        return {"case": row["case"], "status": "error", "message": f"unexpected {type(e).__name__}: {e}"}
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "case"
+
+
+def run_batch(manifest: Path, out_dir: Path, labels: str | None, pack, device) -> int:
+    rows = read_manifest(manifest)
+    class_values = parse_labels(labels)
+    engine = QCEngine(pack, device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = {Path(r[c]).resolve() for r in rows for c in ("image", "segmentation", "reference") if r.get(c)}
+    results_path = out_dir / "results.csv"
+    if results_path.resolve() in inputs:
+        raise InputError(f"{results_path} is one of the inputs; choose another output folder")
+    t0 = time.time()
+    with open(results_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=csv_columns(engine.pack.classes), extrasaction="ignore")
+        w.writeheader()
+        counts: dict[str, int] = {}
+        for i, row in enumerate(rows, 1):
+            res = check_one(row, engine, class_values, out_dir)
+            w.writerow(res)
+            f.flush()
+            key = res.get("verdict") if res["status"] == "ok" else "error"
+            counts[key] = counts.get(key, 0) + 1
+            detail = res.get("message") if res["status"] == "error" else \
+                " ".join(f"{c} {res[f'dice_{c}']:.3f}" for c in engine.pack.classes)
+            print(f"[{i}/{len(rows)}] {row['case']}: {key}  {detail}", file=sys.stderr, flush=True)
+    print(f"{len(rows)} cases in {time.time() - t0:.1f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+          + f"; results in {results_path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,249 @@
+"""Cases: an image and its segmentation on one grid, slice axis first, geometry kept.
+
+``read_case`` turns two files into a ``Case``; every problem a user can fix becomes one
+``InputError`` sentence naming the file. Outputs are written back in the input image's frame
+with ``Case.to_image``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputError
+
+DEFAULT_LABELS = {"LV": 3, "MYO": 2, "RV": 1}  # ACDC convention
+_MAX_SHEAR_DEG = 5.0  # direction cosines further than this from orthonormal are refused
+
+
+@dataclass
+class Case:
+    """One image and its segmentation, resampled to a common grid, slice axis first.
+
+    ``labels`` keeps the user's label values; ``class_values`` maps class names to them.
+    ``spacing`` is (slice, row, column) in mm. ``reference`` is the input image (SimpleITK)
+    whose grid every output is written on; ``axes`` maps the array axes back to its array
+    axes (``GetArrayFromImage`` order).
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    spacing: tuple[float, float, float]
+    class_values: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LABELS))
+    name: str = "case"
+    reference: sitk.Image | None = None
+    axes: tuple[int, int, int] = (0, 1, 2)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def slice_axis(self) -> int:
+        """The slice axis as an index of the input's ``GetArrayFromImage`` array."""
+        return self.axes[0]
+
+    def to_input_order(self, array: np.ndarray) -> np.ndarray:
+        """An (S, H, W) array in the input's array axis order (``GetArrayFromImage``, KJI)."""
+        return np.transpose(array, np.argsort(self.axes))
+
+    def to_image(self, array: np.ndarray) -> sitk.Image:
+        """Put an (S, H, W) array back on the input image's grid and geometry."""
+        if self.reference is None:
+            raise ValueError("this case was not read from a file: it has no geometry to write into")
+        back = self.to_input_order(array)
+        if self.reference.GetDimension() == 2:
+            back = back[0]
+        out = sitk.GetImageFromArray(np.ascontiguousarray(back))
+        out.CopyInformation(self.reference)
+        return out
+
+
+def parse_labels(text: str | None) -> dict[str, int]:
+    """``"LV=3,MYO=2,RV=1"`` -> {"LV": 3, ...}; None gives the ACDC default."""
+    if not text:
+        return dict(DEFAULT_LABELS)
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = int(value)
+        except ValueError:
+            raise InputError(f"--labels expects NAME=VALUE pairs such as LV=3,MYO=2,RV=1, got {text!r}") from None
+    if len(set(out.values())) != len(out):
+        raise InputError(f"--labels gives two structures the same label value: {text!r}")
+    return out
+
+
+def _read_nifti_permissive(path: Path) -> sitk.Image:
+    """Read a NIfTI whose direction cosines ITK refuses, orthonormalising them (nibabel)."""
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    data = np.asanyarray(img.dataobj)
+    aff = img.affine[:3, :3]
+    spacing = np.linalg.norm(aff, axis=0)
+    if np.any(spacing == 0):
+        raise InputError(f"{path.name}: its header gives a zero voxel size")
+    cos = aff / spacing
+    u, _, vt = np.linalg.svd(cos)
+    ortho = u @ vt
+    shear = np.degrees(np.arccos(np.clip(np.sum(cos * ortho, axis=0), -1, 1))).max()
+    if shear > _MAX_SHEAR_DEG:
+        raise InputError(f"{path.name}: its header's axes are sheared by {shear:.1f} degrees, "
+                         f"more than the {_MAX_SHEAR_DEG:g} this tool corrects; resample it to an orthogonal grid first")
+    lps = np.diag([-1.0, -1.0, 1.0])
+    out = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(data, tuple(reversed(range(data.ndim))))))
+    n = min(out.GetDimension(), 3)
+    out.SetSpacing(tuple(spacing[:n]) + (1.0,) * (out.GetDimension() - n))
+    out.SetOrigin(tuple((lps @ img.affine[:3, 3])[:n]) + (0.0,) * (out.GetDimension() - n))
+    if out.GetDimension() == 3:
+        out.SetDirection(tuple((lps @ ortho).ravel()))
+    return out
+
+
+def read_image(path: str | Path, what: str = "image") -> tuple[sitk.Image, list[str]]:
+    """Read any file SimpleITK reads; returns (image, warnings)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} file not found: {path}")
+    try:
+        return sitk.ReadImage(str(path)), []
+    except RuntimeError as e:
+        msg = str(e)
+        if "orthonormal" in msg and path.name.lower().endswith((".nii", ".nii.gz")):
+            return _read_nifti_permissive(path), [f"{path.name}: direction cosines were not orthonormal; "
+                                                  "they were orthonormalised"]
+        first = next((ln.strip() for ln in msg.splitlines() if "ERROR" in ln or "error" in ln), msg.splitlines()[-1])
+        raise InputError(f"cannot read {what} {path.name}: {first.split('ERROR:')[-1].strip()}") from None
+
+
+def _squeeze(img: sitk.Image, path: Path) -> sitk.Image:
+    """Check a scalar 2D or 3D image (a 4D one with a single frame is squeezed)."""
+    if img.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"{path.name} has {img.GetNumberOfComponentsPerPixel()} components per voxel; "
+                         "give a single-channel (scalar) volume")
+    if img.GetDimension() == 4:
+        if img.GetSize()[3] != 1:
+            raise InputError(f"{path.name} is 4D with {img.GetSize()[3]} frames; give one frame (e.g. ED or ES) as a 3D volume")
+        img = img[:, :, :, 0]
+    if img.GetDimension() not in (2, 3):
+        raise InputError(f"{path.name} is {img.GetDimension()}D; a 2D or 3D image is needed")
+    return img
+
+
+def _as_3d(img: sitk.Image) -> sitk.Image:
+    return sitk.JoinSeries(img) if img.GetDimension() == 2 else img
+
+
+def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+    return (a.GetSize() == b.GetSize()
+            and np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=1e-3)
+            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=1e-2 * min(a.GetSpacing()))
+            and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-3))
+
+
+def _label_array(seg: sitk.Image, path: Path) -> np.ndarray:
+    arr = sitk.GetArrayFromImage(seg)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"segmentation {path.name} contains NaN or infinite values")
+        r = np.rint(arr)
+        if np.abs(arr - r).max() > 1e-3:
+            raise InputError(f"segmentation {path.name} holds non-integer values (e.g. {arr[np.abs(arr - r) > 1e-3].flat[0]:.3g}); "
+                             "give a label map, not probabilities")
+        arr = r
+    if arr.min() < 0 or arr.max() > 65535:
+        raise InputError(f"segmentation {path.name} has label values outside 0-65535")
+    return arr.astype(np.uint16)
+
+
+def find_slice_axis(spacing_zyx, shape_zyx) -> int:
+    """Array axis with the largest spacing; ties go to the axis with the fewest voxels."""
+    sp = np.asarray(spacing_zyx, dtype=float)
+    tied = [i for i in range(3) if sp[i] >= sp.max() * 0.99]
+    return min(tied, key=lambda i: (shape_zyx[i], i))
+
+
+def case_from_images(img: sitk.Image, seg: sitk.Image, image_path: Path, seg_path: Path,
+                     class_values: dict[str, int], name: str, warnings: list[str]) -> Case:
+    """Build a Case from two SimpleITK images (resampling the segmentation onto the image)."""
+    reference, seg = _squeeze(img, image_path), _squeeze(seg, seg_path)
+    if seg.GetDimension() != reference.GetDimension():
+        raise InputError(f"{seg_path.name} is {seg.GetDimension()}D but {image_path.name} is {reference.GetDimension()}D")
+    img, seg = _as_3d(reference), _as_3d(seg)
+    if not _same_grid(img, seg):
+        seg = _onto(seg, img, image_path, seg_path)
+        warnings.append(f"{seg_path.name} is on a different grid from {image_path.name}; "
+                        "it was resampled onto the image grid (nearest neighbour)")
+    arr = sitk.GetArrayFromImage(img).astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        warnings.append(f"{image_path.name}: NaN or infinite voxels were set to 0")
+        arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+    lab = _label_array(seg, seg_path)
+    present = {int(v) for v in np.unique(lab)} - {0}
+    unknown = sorted(present - set(class_values.values()))
+    if unknown:
+        warnings.append(f"{seg_path.name}: label values {unknown} are not mapped to a structure and are ignored "
+                        "(see --labels)")
+        lab = np.where(np.isin(lab, unknown), 0, lab)
+    if not present & set(class_values.values()):
+        warnings.append(f"{seg_path.name} contains none of the structures {class_values}; "
+                        "it is scored as an empty segmentation")
+    spacing_zyx = tuple(reversed(img.GetSpacing()))
+    ax = 0 if reference.GetDimension() == 2 else find_slice_axis(spacing_zyx, arr.shape)
+    axes = (ax,) + tuple(i for i in range(3) if i != ax)
+    return Case(image=np.ascontiguousarray(np.transpose(arr, axes)),
+                labels=np.ascontiguousarray(np.transpose(lab, axes)),
+                spacing=tuple(float(spacing_zyx[i]) for i in axes),
+                class_values=dict(class_values), name=name, reference=reference, axes=axes, warnings=warnings)
+
+
+def case_from_arrays(image: np.ndarray, labels: np.ndarray, spacing, class_values: dict[str, int] | None = None,
+                     name: str = "case", warnings: list[str] | None = None) -> Case:
+    """A Case from (K, J, I) arrays and their (K, J, I) spacing, e.g. from Slicer nodes.
+
+    The slice axis is found as for files; ``Case.to_input_order`` maps results back.
+    """
+    image, labels = np.asarray(image), np.asarray(labels)
+    if image.shape != labels.shape:
+        raise InputError(f"image {image.shape} and segmentation {labels.shape} arrays differ in shape")
+    if image.ndim == 2:
+        image, labels, spacing = image[None], labels[None], (1.0,) + tuple(spacing)
+    ax = find_slice_axis(spacing, image.shape)
+    axes = (ax,) + tuple(i for i in range(3) if i != ax)
+    return Case(image=np.ascontiguousarray(np.transpose(image, axes), dtype=np.float32),
+                labels=np.ascontiguousarray(np.transpose(labels, axes)),
+                spacing=tuple(float(spacing[i]) for i in axes), class_values=dict(class_values or DEFAULT_LABELS),
+                name=name, axes=axes, warnings=list(warnings or []))
+
+
+def _onto(seg: sitk.Image, img: sitk.Image, image_path: Path, seg_path: Path) -> sitk.Image:
+    """Resample a segmentation onto the image grid; refuse when they do not overlap."""
+    def corners(im):
+        size = np.array(im.GetSize()) - 1
+        idx = [(i, j, k) for i in (0, size[0]) for j in (0, size[1]) for k in (0, size[2])]
+        return np.array([im.TransformContinuousIndexToPhysicalPoint([float(c) for c in p]) for p in idx])
+
+    a, b = corners(img), corners(seg)
+    lo, hi = np.maximum(a.min(0), b.min(0)), np.minimum(a.max(0), b.max(0))
+    if np.any(hi < lo - max(img.GetSpacing())):
+        raise InputError(f"{seg_path.name} does not overlap {image_path.name} in physical space; "
+                         "are they from the same scan?")
+    return sitk.Resample(seg, img, sitk.Transform(), sitk.sitkNearestNeighbor, 0, seg.GetPixelID())
+
+
+def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, name: str | None = None) -> Case:
+    """Read an image and its segmentation from disk into a ``Case``."""
+    image_path, seg_path = Path(image_path), Path(seg_path)
+    img, w1 = read_image(image_path, "image")
+    seg, w2 = read_image(seg_path, "segmentation")
+    return case_from_images(img, seg, image_path, seg_path, class_values or dict(DEFAULT_LABELS),
+                            name or _stem(seg_path), w1 + w2)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for ext in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".nhdr"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return path.stem

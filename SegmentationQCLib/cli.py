@@ -1,0 +1,96 @@
+"""``segqc``: check one case, a batch from a manifest, or run the demo.
+
+    segqc check IMAGE SEGMENTATION [-o REPORT.json] [--labels LV=3,MYO=2,RV=1]
+    segqc batch MANIFEST.csv -o OUT_DIR [--labels ...]
+    segqc demo [-o DIR]
+
+Bad input ends with one line on stderr and exit code 2; ``SEGQC_DEBUG=1`` shows tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import InputError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--labels", help="label value of each structure, e.g. LV=3,MYO=2,RV=1 (default: ACDC's)")
+    p.add_argument("--pack", help="model pack: a bundled name or a folder (default: acdc-cardiac)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="segqc", description="Segmentation quality control without ground truth.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="score one segmentation")
+    c.add_argument("image")
+    c.add_argument("segmentation")
+    c.add_argument("-o", "--output", help="report JSON (default: print it on stdout)")
+    _common(c)
+    b = sub.add_parser("batch", help="score every case of a manifest (columns case,image,segmentation[,reference])")
+    b.add_argument("manifest")
+    b.add_argument("-o", "--output", required=True, help="output folder: results.csv and cases/<case>.json")
+    _common(b)
+    d = sub.add_parser("demo", help="make an example case, check it, and write a report and a figure")
+    d.add_argument("-o", "--output", default="segqc-demo", help="output folder (default: ./segqc-demo)")
+    _common(d)
+    return ap
+
+
+def _guard(out: Path, inputs) -> None:
+    """Never write over a file the user gave us."""
+    for f in inputs:
+        if f and Path(f).exists() and Path(f).resolve() == out.resolve():
+            raise InputError(f"the output {out} is one of the inputs; choose another path")
+
+
+def cmd_check(a) -> int:
+    from .case import parse_labels, read_case
+    from .qc import QCEngine
+    from .report import summary, to_report, write_json
+
+    labels = parse_labels(a.labels)
+    case = read_case(a.image, a.segmentation, labels)
+    engine = QCEngine(a.pack, a.device)
+    rep = to_report(engine.check(case), a.image, a.segmentation)
+    if a.output:
+        _guard(Path(a.output), [a.image, a.segmentation])
+        write_json(rep, a.output)
+        print(summary(rep), file=sys.stderr)
+    else:
+        print(json.dumps(rep, indent=1))
+    return 0
+
+
+def cmd_batch(a) -> int:
+    from .batch import run_batch
+
+    return run_batch(Path(a.manifest), Path(a.output), a.labels, a.pack, a.device)
+
+
+def cmd_demo(a) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(a.output), a.pack, a.device)
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
+    try:
+        return {"check": cmd_check, "batch": cmd_batch, "demo": cmd_demo}[a.command](a)
+    except InputError as e:
+        if os.environ.get("SEGQC_DEBUG"):
+            raise
+        print(f"segqc: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("segqc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

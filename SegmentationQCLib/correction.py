@@ -1,0 +1,142 @@
+"""Repair of flagged slices from their nearest good neighbours (Fournel et al. 2021, §2.4).
+
+Two levels:
+- measurements: a flagged slice's area is replaced by the mean area of the nearest good
+  slices above and below (the paper's method) before summing volumes;
+- mask: a flagged slice is rebuilt by interpolating the signed distance maps of the nearest
+  good slices (one neighbour at an end of the stack: its shape is copied). The cardiac ring
+  is kept: the LV cavity and the epicardium (LV ∪ MYO) are interpolated, MYO = epicardium
+  minus cavity with at least one pixel of wall, RV is interpolated outside the epicardium.
+
+A flag is per slice and structure group (``groups``: structures rebuilt together).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from .metrics import MYOCARDIUM_DENSITY_G_PER_ML
+
+CARDIAC_GROUPS = (("LV", "MYO"), ("RV",))
+_FAR = 1e3  # signed distance given to a structure absent from a slice (mm)
+
+
+def neighbours(good: np.ndarray, i: int) -> tuple[int | None, int | None]:
+    """Nearest good slice below and above index i (None if there is none)."""
+    below = next((j for j in range(i - 1, -1, -1) if good[j]), None)
+    above = next((j for j in range(i + 1, len(good)) if good[j]), None)
+    return below, above
+
+
+def corrected_areas(areas: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """(S, K) areas with each flagged entry replaced by its good neighbours' mean area."""
+    out = areas.astype(np.float64).copy()
+    for k in range(areas.shape[1]):
+        for i in np.flatnonzero(flags[:, k]):
+            nb = [j for j in neighbours(~flags[:, k], i) if j is not None]
+            if nb:
+                out[i, k] = np.mean(areas[nb, k])
+    return out
+
+
+def sdf(mask: np.ndarray, spacing_rc) -> np.ndarray:
+    """Signed distance (mm), negative inside; +_FAR everywhere for an empty mask."""
+    if not mask.any():
+        return np.full(mask.shape, _FAR)
+    if mask.all():
+        return np.full(mask.shape, -_FAR)
+    return (ndimage.distance_transform_edt(~mask, sampling=spacing_rc)
+            - ndimage.distance_transform_edt(mask, sampling=spacing_rc))
+
+
+def interpolate(masks: np.ndarray, good: np.ndarray, i: int, spacing_rc) -> np.ndarray:
+    """Mask for slice i from the nearest good slices' signed distance maps."""
+    b, a = neighbours(good, i)
+    if b is None and a is None:
+        return masks[i]
+    if b is None or a is None:
+        return masks[a if b is None else b].copy()
+    w = (i - b) / (a - b)
+    return ((1 - w) * sdf(masks[b], spacing_rc) + w * sdf(masks[a], spacing_rc)) < 0
+
+
+@dataclass
+class Correction:
+    labels: np.ndarray  # (S, H, W) corrected label volume, the user's label values
+    rebuilt: list[tuple[int, str]] = field(default_factory=list)  # (slice, structure) pairs rebuilt
+    measurements: dict = field(default_factory=dict)  # name -> {"measured", "corrected", "unit"}
+
+
+def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], class_values: dict,
+                   spacing_rc, groups=CARDIAC_GROUPS) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """A new label volume with flagged slices rebuilt, group by group; ``labels`` is not changed."""
+    out = labels.copy()
+    rebuilt = []
+    col = {c: k for k, c in enumerate(classes)}
+    for group in groups:
+        group = [c for c in group if c in col]
+        if not group:
+            continue
+        bad = flags[:, [col[c] for c in group]].any(1)
+        if not bad.any() or bad.all():
+            continue
+        if group == ["LV", "MYO"]:
+            lv, myo = class_values["LV"], class_values["MYO"]
+            endo = labels == lv
+            epi = endo | (labels == myo)
+            for i in np.flatnonzero(bad):
+                e = interpolate(epi, ~bad, i, spacing_rc)
+                n = interpolate(endo, ~bad, i, spacing_rc) & e
+                n &= ~(e & ~ndimage.binary_erosion(e))  # keep a wall of at least one pixel
+                out[i][np.isin(out[i], (lv, myo))] = 0
+                out[i][e] = myo
+                out[i][n] = lv
+                rebuilt += [(int(i), c) for c in group]
+        else:
+            for c in group:
+                v = class_values[c]
+                m = labels == v
+                for i in np.flatnonzero(bad):
+                    new = interpolate(m, ~bad, i, spacing_rc)
+                    out[i][out[i] == v] = 0
+                    out[i][new & (out[i] == 0)] = v
+                    rebuilt.append((int(i), c))
+    return out, rebuilt
+
+
+def measurements(areas: np.ndarray, flags: np.ndarray, classes: list[str], spacing) -> dict:
+    """LV/RV cavity volumes (mL) and LV mass (g), as measured and as corrected."""
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    fixed = corrected_areas(areas, flags)
+    out = {}
+    names = {"LV": ("LV_volume", "mL", 1.0), "RV": ("RV_volume", "mL", 1.0),
+             "MYO": ("LV_mass", "g", MYOCARDIUM_DENSITY_G_PER_ML)}
+    for k, c in enumerate(classes):
+        name, unit, factor = names.get(c, (f"{c}_volume", "mL", 1.0))
+        out[name] = {"measured": float(areas[:, k].sum() * voxel_ml * factor),
+                     "corrected": float(fixed[:, k].sum() * voxel_ml * factor), "unit": unit}
+    return out
+
+
+def ejection(ed: dict, es: dict) -> dict:
+    """Stroke volume (mL) and ejection fraction (%) of LV and RV from ED and ES measurements."""
+    out = {}
+    for side in ("LV", "RV"):
+        key = f"{side}_volume"
+        if key not in ed or key not in es:
+            continue
+        for kind in ("measured", "corrected"):
+            edv, esv = ed[key][kind], es[key][kind]
+            out.setdefault(f"{side}_stroke_volume", {"unit": "mL"})[kind] = edv - esv
+            out.setdefault(f"{side}_ejection_fraction", {"unit": "%"})[kind] = 100 * (edv - esv) / edv if edv > 0 else float("nan")
+    return out
+
+
+def correct(case, result, groups=CARDIAC_GROUPS) -> Correction:
+    """Rebuild the slices ``result`` flags and correct the measurements; the case is not changed."""
+    labels, rebuilt = rebuild_slices(case.labels, result.flags, result.classes, case.class_values,
+                                     case.spacing[1:], groups)
+    return Correction(labels=labels, rebuilt=rebuilt,
+                      measurements=measurements(result.seg_area, result.flags, result.classes, case.spacing))

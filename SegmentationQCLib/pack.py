@@ -1,0 +1,82 @@
+"""Model packs: weights plus a model card (``card.json``) that owns the preprocessing.
+
+A pack is a folder. The default pack ships inside this package (``packs/``); any other
+folder with a ``card.json`` can be given by path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import InputError
+from .slicenet import SliceQCNet
+
+PACKS_DIR = Path(__file__).parent / "packs"
+DEFAULT_PACK = "acdc-cardiac"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class ModelPack:
+    path: Path
+    card: dict
+
+    @property
+    def name(self) -> str:
+        return self.card["name"]
+
+    @property
+    def version(self) -> str:
+        return self.card["version"]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.card["classes"])
+
+    @property
+    def preprocessing(self) -> dict:
+        return self.card["preprocessing"]
+
+    def has(self, model: str) -> bool:
+        return model in self.card.get("models", {})
+
+    def load_slice_model(self, device: str = "cpu") -> SliceQCNet:
+        return self._load("slice", lambda arch: SliceQCNet(n_classes=len(self.classes), **arch), device)
+
+    def _load(self, model: str, build, device: str):
+        if not self.has(model):
+            raise InputError(f"model pack {self.name} has no '{model}' model")
+        entry = self.card["models"][model]
+        f = self.path / entry["file"]
+        if not f.exists():
+            raise InputError(f"model pack {self.name} is incomplete: {f.name} is missing")
+        if entry.get("sha256") and sha256(f) != entry["sha256"]:
+            raise InputError(f"model pack {self.name}: {f.name} does not match the sha256 in its card (corrupted download?)")
+        net = build(entry.get("arch", {}))
+        net.load_state_dict(torch.load(f, map_location=device, weights_only=True))
+        return net.to(device).eval()
+
+
+def list_packs() -> list[str]:
+    return sorted(p.name for p in PACKS_DIR.iterdir() if (p / "card.json").exists()) if PACKS_DIR.exists() else []
+
+
+def load_pack(name_or_path: str | Path | None = None) -> ModelPack:
+    """A bundled pack by name (default ``acdc-cardiac``) or a pack folder by path."""
+    p = Path(name_or_path) if name_or_path else PACKS_DIR / DEFAULT_PACK
+    if not (p / "card.json").exists() and (PACKS_DIR / str(name_or_path)).exists():
+        p = PACKS_DIR / str(name_or_path)
+    if not (p / "card.json").exists():
+        raise InputError(f"no model pack at {p} (bundled packs: {', '.join(list_packs()) or 'none'})")
+    return ModelPack(p, json.loads((p / "card.json").read_text()))

@@ -1,0 +1,63 @@
+"""Preprocessing owned by the model pack, shared by training and inference.
+
+Intensities: (x - min) / (p99 - min), clipped to [0, 1] (how the ACDC training images were
+scaled). Geometry: each slice is sampled onto a square ROI of ``size`` pixels at
+``pixel_mm``, centred on the segmentation's robust centroid; the image bilinearly, the labels
+by nearest neighbour. Training adds rotation, flips and scaling through the same grid.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def normalise(image: np.ndarray, upper_percentile: float = 99.0) -> np.ndarray:
+    lo = float(image.min())
+    hi = float(np.percentile(image, upper_percentile))
+    if hi <= lo:
+        return np.zeros_like(image, dtype=np.float32)
+    return np.clip((image - lo) / (hi - lo), 0, 1).astype(np.float32)
+
+
+def roi_centre(labels: np.ndarray) -> np.ndarray | None:
+    """(row, col) median of all labelled pixels over the volume, or None if there are none."""
+    fg = np.nonzero(labels)
+    if len(fg[0]) == 0:
+        return None
+    return np.array([np.median(fg[-2]), np.median(fg[-1])], dtype=np.float64)
+
+
+def roi_theta(centre_rc, shape_hw, spacing_rc, pixel_mm: float, size: int,
+              angle: float = 0.0, flip: bool = False, scale: float = 1.0) -> torch.Tensor:
+    """The (2, 3) ``affine_grid`` matrix mapping the ROI onto an (H, W) slice.
+
+    ``centre_rc`` in input pixels, ``spacing_rc`` the input pixel size in mm; ``scale`` > 1
+    shows more anatomy (zooms out).
+    """
+    h, w = shape_hw
+    half = size * pixel_mm / 2 * scale
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.array([[c, -s], [s, c]]) @ np.diag([-1.0 if flip else 1.0, 1.0])
+    a = np.diag([1 / (spacing_rc[1] * w / 2), 1 / (spacing_rc[0] * h / 2)]) @ (rot * half)
+    t = [(2 * centre_rc[1] + 1) / w - 1, (2 * centre_rc[0] + 1) / h - 1]
+    return torch.tensor(np.concatenate([a, np.array(t)[:, None]], 1), dtype=torch.float32)
+
+
+def sample(volume: torch.Tensor, theta: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """Sample (N, C, H, W) through (N, 2, 3) matrices onto (N, C, size, size); zeros outside."""
+    grid = F.affine_grid(theta, [volume.shape[0], volume.shape[1], size, size], align_corners=False)
+    return F.grid_sample(volume, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def model_input(image: torch.Tensor, labels: torch.Tensor, values) -> torch.Tensor:
+    """(N, 1+K, h, w) network input: the image and one channel per class value."""
+    return torch.cat([image] + [(labels == v).float() for v in values], 1)
+
+
+def inside_roi(shape_hw, centre_rc, spacing_rc, pixel_mm: float, size: int) -> np.ndarray:
+    """Boolean (H, W) mask of the input pixels inside the axis-aligned ROI."""
+    half = size * pixel_mm / 2
+    r = np.abs(np.arange(shape_hw[0]) - centre_rc[0]) * spacing_rc[0] < half
+    c = np.abs(np.arange(shape_hw[1]) - centre_rc[1]) * spacing_rc[1] < half
+    return r[:, None] & c[None, :]

@@ -1,0 +1,82 @@
+"""Reports in the ``segmentationqc/report/v1`` schema and rows of ``results.csv``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import volume_dice
+from .qc import QCResult
+
+SCHEMA = "segmentationqc/report/v1"
+
+
+def _r(x) -> float | None:
+    return None if x is None else round(float(x), 4)
+
+
+def to_report(res: QCResult, image: str = "", segmentation: str = "") -> dict:
+    """The report as a JSON-ready dict. Slice ``index`` runs along the slice axis
+    (``slice_axis`` names it as an axis of ``GetArrayFromImage``; 0 for usual stacks)."""
+    vol = {}
+    for k, c in enumerate(res.classes):
+        vol[c] = {"dice": _r(res.volume_dice[k]),
+                  "low": _r(res.volume_low[k]) if res.volume_low is not None else None,
+                  "high": _r(res.volume_high[k]) if res.volume_high is not None else None}
+    slices = []
+    for i in range(res.slice_dice.shape[0]):
+        row = {"index": i, "dice": {c: _r(res.slice_dice[i, k]) for k, c in enumerate(res.classes)}}
+        if res.slice_low is not None:
+            row["low"] = {c: _r(res.slice_low[i, k]) for k, c in enumerate(res.classes)}
+            row["high"] = {c: _r(res.slice_high[i, k]) for k, c in enumerate(res.classes)}
+        row["flag"] = bool(res.flags[i].any())
+        row["flagged"] = [c for k, c in enumerate(res.classes) if res.flags[i, k]]
+        slices.append(row)
+    return {
+        "schema": SCHEMA, "case": res.case, "image": str(image), "segmentation": str(segmentation),
+        "model": dict(res.model), "classes": list(res.classes),
+        "slice_axis": int(res.slice_axis), "slice_axis_spacing_mm": _r(res.spacing[0]),
+        "volume": vol, "slices": slices, "verdict": res.verdict,
+        "timings_ms": {k: round(v, 1) for k, v in res.timings_ms.items()},
+        "warnings": list(res.warnings),
+    }
+
+
+def write_json(report: dict, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
+    return path
+
+
+def csv_columns(classes) -> list[str]:
+    cols = ["case", "status", "verdict"] + [f"dice_{c}" for c in classes]
+    cols += [f"{b}_{c}" for b in ("low", "high") for c in classes]
+    cols += ["flagged_slices", "total_ms"]
+    cols += [f"true_dice_{c}" for c in classes] + ["message"]
+    return cols
+
+
+def csv_row(report: dict, true_dice: dict | None = None) -> dict:
+    row = {"case": report["case"], "status": "ok", "verdict": report["verdict"],
+           "flagged_slices": sum(s["flag"] for s in report["slices"]),
+           "total_ms": report["timings_ms"].get("total"), "message": "; ".join(report.get("warnings", []))}
+    for c, v in report["volume"].items():
+        row[f"dice_{c}"], row[f"low_{c}"], row[f"high_{c}"] = v["dice"], v["low"], v["high"]
+    for c, v in (true_dice or {}).items():
+        row[f"true_dice_{c}"] = _r(v)
+    return row
+
+
+def true_volume_dice(seg_labels: np.ndarray, ref_labels: np.ndarray, class_values: dict, classes) -> dict:
+    return dict(zip(classes, volume_dice(seg_labels, ref_labels, [class_values[c] for c in classes])))
+
+
+def summary(rep: dict) -> str:
+    dice = "  ".join(f"{c} {v['dice']:.3f}" for c, v in rep["volume"].items())
+    flagged = [s["index"] for s in rep["slices"] if s["flag"]]
+    line = f"{rep['case']}: {rep['verdict'].upper()}  {dice}"
+    if flagged:
+        line += f"  (flagged slices: {', '.join(map(str, flagged))})"
+    return "\n".join([line] + [f"  warning: {w}" for w in rep.get("warnings", [])])

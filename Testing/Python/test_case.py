@@ -1,0 +1,135 @@
+"""Reading cases: round trips, geometry, and each messy-file problem handled or refused clearly."""
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from SegmentationQCLib.case import find_slice_axis, parse_labels, read_case
+from SegmentationQCLib.errors import InputError
+from conftest import write
+
+
+@pytest.mark.parametrize("ext", [".nii.gz", ".nrrd", ".mha"])
+def test_round_trip_formats(tmp_path, stack, ext):
+    image, truth, spacing = stack
+    img = write(image, tmp_path / f"i{ext}", tuple(reversed(spacing)), origin=(10, -5, 3))
+    seg = write(truth, tmp_path / f"s{ext}", tuple(reversed(spacing)), origin=(10, -5, 3))
+    case = read_case(img, seg)
+    assert case.image.shape == image.shape and case.spacing == pytest.approx(spacing)
+    np.testing.assert_array_equal(case.labels, truth)
+    back = case.to_image(case.labels.astype(np.uint8))
+    ref = sitk.ReadImage(str(img))
+    assert back.GetOrigin() == pytest.approx(ref.GetOrigin()) and back.GetSpacing() == pytest.approx(ref.GetSpacing())
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), truth)
+
+
+def test_slice_axis_found_when_it_is_not_z(tmp_path, stack):
+    image, truth, _ = stack
+    # slices along the last array axis (x), 8 mm apart
+    img = write(np.moveaxis(image, 0, -1), tmp_path / "i.nrrd", (8.0, 1.4, 1.4))
+    seg = write(np.moveaxis(truth, 0, -1), tmp_path / "s.nrrd", (8.0, 1.4, 1.4))
+    case = read_case(img, seg)
+    assert case.slice_axis == 2 and case.labels.shape == truth.shape
+    np.testing.assert_array_equal(case.labels, truth)
+    back = sitk.GetArrayFromImage(case.to_image(case.labels))
+    np.testing.assert_array_equal(back, np.moveaxis(truth, 0, -1))
+    assert find_slice_axis((1.0, 1.0, 1.0), (50, 8, 50)) == 1
+
+
+def _nifti(path, data, shear):
+    aff = np.diag([1.4, 1.4, 8.0, 1.0])
+    aff[0, 1] = shear
+    img = nib.Nifti1Image(data, aff)
+    img.set_qform(None, code=0)
+    img.set_sform(aff, code=1)
+    nib.save(img, str(path))
+    return path
+
+
+def test_slightly_non_orthonormal_nifti_is_read_with_a_warning(tmp_path, stack):
+    image, truth, _ = stack
+    xyz = lambda a: np.transpose(a, (2, 1, 0))  # noqa: E731
+    img = _nifti(tmp_path / "i.nii.gz", xyz(image), 0.02)
+    seg = _nifti(tmp_path / "s.nii.gz", xyz(truth), 0.02)
+    with pytest.raises(RuntimeError):
+        sitk.ReadImage(str(img))  # what ITK alone does
+    case = read_case(img, seg)
+    np.testing.assert_array_equal(case.labels, truth)
+    assert any("orthonormal" in w for w in case.warnings)
+
+
+def test_strongly_sheared_nifti_is_refused(tmp_path, stack):
+    image, _, _ = stack
+    img = _nifti(tmp_path / "i.nii.gz", np.transpose(image, (2, 1, 0)), 0.6)
+    with pytest.raises(InputError, match="i.nii.gz.*sheared"):
+        read_case(img, img)
+
+
+def test_segmentation_on_another_grid_is_resampled(tmp_path, stack):
+    image, truth, spacing = stack
+    img = write(image, tmp_path / "i.nii.gz", tuple(reversed(spacing)))
+    # the same labels at half the in-plane resolution, same physical extent
+    small = truth[:, ::2, ::2]
+    seg = write(small, tmp_path / "s.nii.gz", (2.8, 2.8, 8.0), origin=(0.7, 0.7, 0))
+    case = read_case(img, seg)
+    assert case.labels.shape == truth.shape
+    assert any("resampled" in w for w in case.warnings)
+    agree = (case.labels == truth).mean()
+    assert agree > 0.98
+
+
+def test_non_overlapping_segmentation_is_refused(tmp_path, stack):
+    image, truth, spacing = stack
+    img = write(image, tmp_path / "i.nii.gz", tuple(reversed(spacing)))
+    seg = write(truth, tmp_path / "s.nii.gz", tuple(reversed(spacing)), origin=(5000, 0, 0))
+    with pytest.raises(InputError, match="does not overlap"):
+        read_case(img, seg)
+
+
+def test_float_labels(tmp_path, stack):
+    image, truth, spacing = stack
+    img = write(image, tmp_path / "i.nii.gz", tuple(reversed(spacing)))
+    ok = write(truth.astype(np.float32) + 1e-5, tmp_path / "f.nii.gz", tuple(reversed(spacing)))
+    np.testing.assert_array_equal(read_case(img, ok).labels, truth)
+    prob = write(truth.astype(np.float32) * 0.3, tmp_path / "p.nii.gz", tuple(reversed(spacing)))
+    with pytest.raises(InputError, match="p.nii.gz.*non-integer"):
+        read_case(img, prob)
+
+
+def test_empty_and_unmapped_labels_warn(tmp_path, stack):
+    image, truth, spacing = stack
+    img = write(image, tmp_path / "i.nii.gz", tuple(reversed(spacing)))
+    empty = write(np.zeros_like(truth), tmp_path / "e.nii.gz", tuple(reversed(spacing)))
+    assert any("none of the structures" in w for w in read_case(img, empty).warnings)
+    extra = truth.copy()
+    extra[0, :3, :3] = 7
+    case = read_case(img, write(extra, tmp_path / "x.nii.gz", tuple(reversed(spacing))))
+    assert any("[7]" in w for w in case.warnings) and not (case.labels == 7).any()
+
+
+def test_single_slice_and_4d(tmp_path, stack):
+    image, truth, _ = stack
+    one = read_case(write(image[4], tmp_path / "i.nrrd", (1.4, 1.4)), write(truth[4], tmp_path / "s.nrrd", (1.4, 1.4)))
+    assert one.labels.shape == (1,) + truth.shape[1:]
+    four = sitk.JoinSeries([sitk.GetImageFromArray(image)] * 2)
+    sitk.WriteImage(four, str(tmp_path / "cine.nii.gz"))
+    with pytest.raises(InputError, match="4D with 2 frames"):
+        read_case(tmp_path / "cine.nii.gz", tmp_path / "cine.nii.gz")
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(InputError, match="image file not found"):
+        read_case(tmp_path / "nope.nii.gz", tmp_path / "nope2.nii.gz")
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(InputError, match="cannot read image bad.nii.gz"):
+        read_case(bad, bad)
+
+
+def test_parse_labels():
+    assert parse_labels("LV=1,MYO=2,RV=3") == {"LV": 1, "MYO": 2, "RV": 3}
+    assert parse_labels(None) == {"LV": 3, "MYO": 2, "RV": 1}
+    with pytest.raises(InputError, match="NAME=VALUE"):
+        parse_labels("LV:1")
+    with pytest.raises(InputError, match="same label value"):
+        parse_labels("LV=1,RV=1")

@@ -1,0 +1,128 @@
+"""Segmenter families used to make graded segmentations for the QC training set.
+
+``UNet`` (several capacities and training lengths) makes the training failures; ``DilatedNet``
+(a pooling-free context network) is a different family kept for the benchmark only.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _block(i: int, o: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True),
+                         nn.Conv2d(o, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+    def __init__(self, base: int = 16, depth: int = 4, n_classes: int = 4):
+        super().__init__()
+        ch = [base * 2 ** i for i in range(depth + 1)]
+        self.down = nn.ModuleList([_block(1 if i == 0 else ch[i - 1], ch[i]) for i in range(depth + 1)])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2) for i in reversed(range(depth))])
+        self.dec = nn.ModuleList([_block(2 * ch[i], ch[i]) for i in reversed(range(depth))])
+        self.head = nn.Conv2d(ch[0], n_classes, 1)
+        self.multiple = 2 ** depth
+
+    def forward(self, x):
+        skips = []
+        for i, d in enumerate(self.down):
+            x = d(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        skips.pop()
+        for up, dec in zip(self.up, self.dec):
+            x = dec(torch.cat([up(x), skips.pop()], 1))
+        return self.head(x)
+
+
+class DilatedNet(nn.Module):
+    """Context aggregation by dilated convolutions at a quarter resolution, no skip connections."""
+
+    def __init__(self, width: int = 32, n_classes: int = 4):
+        super().__init__()
+        layers = [nn.Conv2d(1, width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+                  nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+        for d in (1, 2, 4, 8, 16, 1):
+            layers += [nn.Conv2d(width, width, 3, padding=d, dilation=d), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(width, n_classes, 1)
+        self.multiple = 4
+
+    def forward(self, x):
+        y = self.head(self.body(x))
+        return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def build(spec: dict) -> nn.Module:
+    if spec["family"] == "unet":
+        return UNet(spec["base"], spec.get("depth", 4))
+    if spec["family"] == "dilated":
+        return DilatedNet(spec["width"])
+    raise ValueError(spec["family"])
+
+
+def _batch(slices, rng, size=128, batch=12):
+    """Random augmented crops, centred near the heart most of the time."""
+    xs, ys = [], []
+    for _ in range(batch):
+        img, lab = slices[rng.integers(len(slices))]
+        h, w = img.shape
+        pad = size // 2
+        img = np.pad(img, pad)
+        lab = np.pad(lab, pad)
+        fg = np.argwhere(lab > 0)
+        if len(fg) and rng.random() < 0.85:
+            cy, cx = fg[rng.integers(len(fg))] + rng.integers(-20, 21, 2)
+        else:
+            cy, cx = rng.integers(pad, pad + h), rng.integers(pad, pad + w)
+        cy = int(np.clip(cy, pad, pad + h)); cx = int(np.clip(cx, pad, pad + w))
+        x = img[cy - pad:cy + pad, cx - pad:cx + pad]
+        y = lab[cy - pad:cy + pad, cx - pad:cx + pad]
+        k = rng.integers(4)
+        x, y = np.rot90(x, k), np.rot90(y, k)
+        if rng.random() < 0.5:
+            x, y = x[:, ::-1], y[:, ::-1]
+        x = np.clip(x * rng.uniform(0.8, 1.2), 0, 1) ** rng.uniform(0.7, 1.4)
+        xs.append(x.copy()); ys.append(y.copy())
+    return torch.from_numpy(np.stack(xs)[:, None].astype(np.float32)), torch.from_numpy(np.stack(ys).astype(np.int64))
+
+
+def train(spec: dict, volumes, seed: int, checkpoints: list[int], log=print) -> dict[int, dict]:
+    """Train one segmenter; returns {iteration: state_dict} at each checkpoint iteration."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    slices = [(v.image[s], v.label[s]) for v in volumes for s in range(v.image.shape[0])]
+    model = build(spec)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.get("lr", 3e-3))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(checkpoints))
+    out, t0 = {}, time.time()
+    for it in range(1, max(checkpoints) + 1):
+        model.train()
+        x, y = _batch(slices, rng)
+        logits = model(x)
+        prob = logits.softmax(1)
+        onehot = F.one_hot(y, 4).permute(0, 3, 1, 2).float()
+        inter = (prob * onehot).sum((0, 2, 3))[1:]
+        dice = (2 * inter + 1) / (prob.sum((0, 2, 3))[1:] + onehot.sum((0, 2, 3))[1:] + 1)
+        loss = F.cross_entropy(logits, y) + (1 - dice).mean()
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        if it % 200 == 0:
+            log(f"  it {it} loss {loss.item():.3f} ({time.time() - t0:.0f}s)")
+        if it in checkpoints:
+            out[it] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return out
+
+
+@torch.no_grad()
+def predict(model: nn.Module, image: np.ndarray) -> np.ndarray:
+    """Label map (S, H, W) uint8 for a float image (S, H, W) in [0, 1]."""
+    model.eval()
+    s, h, w = image.shape
+    m = model.multiple
+    ph, pw = (-h) % m, (-w) % m
+    x = torch.from_numpy(np.pad(image, ((0, 0), (0, ph), (0, pw)))[:, None].astype(np.float32))
+    return model(x).argmax(1)[:, :h, :w].numpy().astype(np.uint8)

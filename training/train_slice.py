@@ -1,0 +1,150 @@
+"""Train the per-slice QC network on the QC set (CPU or CUDA), with checkpoints and a log.
+
+    python training/train_slice.py [--steps 6000] [--batch 48] [--out training/runs/slice] [--seed 0]
+
+Each batch draws (variant, slice) samples balanced over the slice-Dice range, samples the
+ROI through the engine's own preprocessing (``roi_theta``/``sample``) with random rotation,
+flip, scale and centring, then computes the targets (Dice, MVSF, true area) on the sampled
+ROI. Resumes from ``OUT/last.pt``; keeps the best validation model in ``OUT/best.pt``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from SegmentationQCLib.preprocess import model_input, roi_theta, sample  # noqa: E402
+from SegmentationQCLib.slicenet import AREA_UNIT, SliceQCNet  # noqa: E402
+from qcset import VALUES, WINDOW  # noqa: E402
+
+PIXEL_MM, ROI = 1.5, 128
+
+
+def load(path: Path) -> dict:
+    z = np.load(path)
+    return {k: z[k] for k in z.files}
+
+
+def balanced_p(dice: np.ndarray, bins: int = 10) -> np.ndarray:
+    b = np.clip((dice * bins).astype(int), 0, bins - 1)
+    w = 1.0 / np.bincount(b, minlength=bins)[b]
+    return w / w.sum()
+
+
+def targets(seg: torch.Tensor, truth: torch.Tensor):
+    """(B, K) Dice, MVSF and true area / AREA_UNIT from sampled label ROIs (B, 1, h, w)."""
+    z = torch.stack([(seg == v).flatten(1).sum(1) for v in VALUES], 1).float()
+    y = torch.stack([(truth == v).flatten(1).sum(1) for v in VALUES], 1).float()
+    i = torch.stack([((seg == v) & (truth == v)).flatten(1).sum(1) for v in VALUES], 1).float()
+    den = z + y
+    dice = torch.where(den > 0, 2 * i / den.clamp(min=1), torch.ones_like(den))
+    mvsf = torch.where(den > 0, 2 * (y - z) / den.clamp(min=1), torch.zeros_like(den))
+    return dice, mvsf, y / AREA_UNIT, z
+
+
+def make_batch(d: dict, idx: np.ndarray, rng: np.random.Generator, augment: bool):
+    n = len(idx)
+    use_att = (d["attacked_id"][idx] >= 0) & (rng.random(n) < 0.5) if augment else np.zeros(n, bool)
+    img_id = np.where(use_att, d["attacked_id"][idx], d["image_id"][idx])
+    img = torch.from_numpy(d["images"][img_id].astype(np.float32) / 255)[:, None]
+    seg = torch.from_numpy(d["segs"][d["seg_id"][idx]].astype(np.float32))[:, None]
+    gt = torch.from_numpy(d["segs"][d["truth_id"][idx]].astype(np.float32))[:, None]
+    thetas = []
+    for j, c in zip(idx, d["centre"][idx]):
+        if augment:
+            thetas.append(roi_theta(c + rng.normal(0, 4, 2), (WINDOW, WINDOW), (PIXEL_MM, PIXEL_MM), PIXEL_MM, ROI,
+                                    angle=rng.integers(4) * np.pi / 2 + rng.uniform(-0.35, 0.35),
+                                    flip=bool(rng.random() < 0.5), scale=float(np.exp(rng.uniform(-0.15, 0.15)))))
+        else:
+            thetas.append(roi_theta(c, (WINDOW, WINDOW), (PIXEL_MM, PIXEL_MM), PIXEL_MM, ROI))
+    theta = torch.stack(thetas)
+    xi = sample(img, theta, ROI, "bilinear")
+    xs = sample(seg, theta, ROI, "nearest")
+    xg = sample(gt, theta, ROI, "nearest")
+    if augment:
+        g = torch.from_numpy(np.exp(rng.normal(0, 0.25, (n, 1, 1, 1)))).float()
+        xi = (xi.clamp(0, 1) ** g) * torch.from_numpy(rng.uniform(0.85, 1.15, (n, 1, 1, 1))).float()
+        xi = (xi + torch.randn_like(xi) * torch.from_numpy(rng.uniform(0, 0.04, (n, 1, 1, 1))).float()).clamp(0, 1)
+    return model_input(xi, xs, VALUES), targets(xs, xg)
+
+
+def loss_fn(pred, tgt):
+    d, m, a = pred
+    td, tm, ta, z = tgt
+    lm = (F.smooth_l1_loss(m, tm, reduction="none", beta=0.1) * (z > 0)).mean()
+    return F.smooth_l1_loss(d, td, beta=0.02) + 0.25 * lm + 0.5 * F.smooth_l1_loss(a, ta, beta=0.05)
+
+
+@torch.no_grad()
+def evaluate(model, batches) -> dict:
+    model.eval()
+    err, errm = [], []
+    for x, (td, tm, ta, z) in batches:
+        d, m, a = model(x)
+        err.append((d - td).abs())
+        errm.append(((m - tm).abs() * (z > 0)))
+    e = torch.cat(err)
+    return {"slice_mae": e.mean(0).tolist(), "slice_mae_mean": float(e.mean()), "mvsf_mae": torch.cat(errm).mean(0).tolist()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    here = Path(__file__).parent
+    ap.add_argument("--data", type=Path, default=here / "runs" / "qcset")
+    ap.add_argument("--out", type=Path, default=here / "runs" / "slice")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=48)
+    ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val-samples", type=int, default=3000)
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(a.seed)
+    tr, va = load(a.data / "train.npz"), load(a.data / "val.npz")
+    p = balanced_p(tr["dice"])
+    vrng = np.random.default_rng(a.seed + 99)
+    vidx = vrng.choice(len(va["dice"]), size=min(a.val_samples, len(va["dice"])), replace=False, p=balanced_p(va["dice"]))
+    val_batches = [make_batch(va, vidx[i:i + 200], vrng, False) for i in range(0, len(vidx), 200)]
+    model = SliceQCNet(n_classes=len(VALUES), width=a.width).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, a.lr, total_steps=a.steps, pct_start=0.05)
+    step, best, rng = 0, float("inf"), np.random.default_rng(a.seed)
+    if (a.out / "last.pt").exists():
+        ck = torch.load(a.out / "last.pt", weights_only=False)
+        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
+        step, best, rng = ck["step"], ck["best"], ck["rng"]
+        print(f"resumed at step {step}", flush=True)
+    t0, run = time.time(), []
+    while step < a.steps:
+        model.train()
+        x, tgt = make_batch(tr, rng.choice(len(p), a.batch, p=p), rng, True)
+        loss = loss_fn(model(x.to(dev)), [t.to(dev) for t in tgt])
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        step += 1
+        run.append(loss.item())
+        if step % 250 == 0 or step == a.steps:
+            ev = evaluate(model, [(x.to(dev), [t.to(dev) for t in tg]) for x, tg in val_batches])
+            if ev["slice_mae_mean"] < best:
+                best = ev["slice_mae_mean"]
+                torch.save(model.state_dict(), a.out / "best.pt")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "step": step, "best": best, "rng": rng}, a.out / "last.pt")
+            line = {"step": step, "loss": float(np.mean(run)), "val": ev, "best": best, "min": (time.time() - t0) / 60}
+            print(json.dumps(line), flush=True)
+            with open(a.out / "log.jsonl", "a") as f:
+                f.write(json.dumps(line) + "\n")
+            run = []
+    (a.out / "config.json").write_text(json.dumps(vars(a), default=str))
+
+
+if __name__ == "__main__":
+    main()
