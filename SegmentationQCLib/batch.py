@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .case import parse_labels, read_case, read_image, case_from_images
+from .case import case_from_images, parse_labels, read_case, read_image
 from .errors import InputError
 from .qc import QCEngine
 from .report import csv_columns, csv_row, to_report, true_volume_dice, write_json
@@ -39,11 +39,12 @@ def read_manifest(path: Path) -> list[dict]:
     return rows
 
 
-def check_one(row: dict, engine: QCEngine, class_values: dict, out_dir: Path) -> dict:
-    """Score one manifest row; returns its results.csv row (status ok or error)."""
+def check_one(row: dict, engine: QCEngine, class_values: dict, out_dir: Path, **flagging) -> dict:
+    """Score one manifest row; returns its results.csv row (status ok or error).
+    ``flagging``: ``flag_on`` and ``exclude_ends`` as in ``QCEngine.check``."""
     try:
         case = read_case(row["image"], row["segmentation"], class_values, name=row["case"])
-        rep = to_report(engine.check(case), row["image"], row["segmentation"])
+        rep = to_report(engine.check(case, **flagging), row["image"], row["segmentation"])
         true = None
         if row.get("reference"):
             ref_img, _ = read_image(row["reference"], "reference")
@@ -63,7 +64,8 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "case"
 
 
-def run_batch(manifest: Path, out_dir: Path, labels: str | None, pack, device) -> int:
+def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=None, device=None,
+              flag_on: str = "dice", exclude_ends: int = 0) -> int:
     rows = read_manifest(manifest)
     class_values = parse_labels(labels)
     engine = QCEngine(pack, device)
@@ -78,7 +80,7 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None, pack, device) -
         w.writeheader()
         counts: dict[str, int] = {}
         for i, row in enumerate(rows, 1):
-            res = check_one(row, engine, class_values, out_dir)
+            res = check_one(row, engine, class_values, out_dir, flag_on=flag_on, exclude_ends=exclude_ends)
             w.writerow(res)
             f.flush()
             key = res.get("verdict") if res["status"] == "ok" else "error"

@@ -21,6 +21,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", help="label value of each structure, e.g. LV=3,MYO=2,RV=1 (default: ACDC's)")
     p.add_argument("--pack", help="model pack: a bundled name or a folder (default: acdc-cardiac)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    p.add_argument("--flag-on", choices=["dice", "upper"], default="dice",
+                   help="flag a slice when its predicted Dice (default) or its interval's upper bound is below the threshold")
+    p.add_argument("--exclude-ends", type=int, default=0, metavar="N",
+                   help="never flag the N most basal and N most apical segmented slices (default 0)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("image")
     c.add_argument("segmentation")
     c.add_argument("-o", "--output", help="report JSON (default: print it on stdout)")
+    c.add_argument("--error-map", help="write the voxel error map (float 0-1, the image's grid) to this file")
     _common(c)
     b = sub.add_parser("batch", help="score every case of a manifest (columns case,image,segmentation[,reference])")
     b.add_argument("manifest")
@@ -51,14 +56,21 @@ def _guard(out: Path, inputs) -> None:
 def cmd_check(a) -> int:
     from .case import parse_labels, read_case
     from .qc import QCEngine
-    from .report import summary, to_report, write_json
+    from .report import summary, to_report, write_image, write_json
 
     labels = parse_labels(a.labels)
     case = read_case(a.image, a.segmentation, labels)
     engine = QCEngine(a.pack, a.device)
-    rep = to_report(engine.check(case), a.image, a.segmentation)
+    outputs = [Path(p) for p in (a.output, a.error_map) if p]
+    for p in outputs:
+        _guard(p, [a.image, a.segmentation])
+    if a.error_map and engine.error_model is None:
+        raise InputError(f"model pack {engine.pack.name} has no error-map model; --error-map needs one")
+    res = engine.check(case, a.flag_on, a.exclude_ends)
+    rep = to_report(res, a.image, a.segmentation)
+    if a.error_map:
+        write_image(case.to_image(res.error_map), a.error_map)
     if a.output:
-        _guard(Path(a.output), [a.image, a.segmentation])
         write_json(rep, a.output)
         print(summary(rep), file=sys.stderr)
     else:
@@ -69,13 +81,13 @@ def cmd_check(a) -> int:
 def cmd_batch(a) -> int:
     from .batch import run_batch
 
-    return run_batch(Path(a.manifest), Path(a.output), a.labels, a.pack, a.device)
+    return run_batch(Path(a.manifest), Path(a.output), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends)
 
 
 def cmd_demo(a) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(a.output), a.pack, a.device)
+    return run_demo(Path(a.output), a.pack, a.device, a.flag_on, a.exclude_ends)
 
 
 def main(argv=None) -> int:

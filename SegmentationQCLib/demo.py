@@ -50,7 +50,7 @@ def plot_slices(res: QCResult, true: np.ndarray | None, thresholds: dict, path: 
     return path
 
 
-def run_demo(out: Path, pack=None, device=None) -> int:
+def run_demo(out: Path, pack=None, device=None, flag_on: str = "dice", exclude_ends: int = 0) -> int:
     out.mkdir(parents=True, exist_ok=True)
     image, truth, spacing = short_axis_stack(seed=3)
     seg, damaged = damage_for_demo(truth)
@@ -59,7 +59,7 @@ def run_demo(out: Path, pack=None, device=None) -> int:
     print(f"example case written to {out}/ (image, segmentation with damaged slices {sorted(damaged)}, truth)")
     engine = QCEngine(pack, device)
     case = read_case(paths["image"], paths["segmentation"], name="demo")
-    res = engine.check(case)
+    res = engine.check(case, flag_on, exclude_ends)
     rep = to_report(res, paths["image"], paths["segmentation"])
     write_json(rep, out / "report.json")
     values = [case.class_values[c] for c in res.classes]

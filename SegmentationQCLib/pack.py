@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from .errors import InputError
+from .errornet import ErrorNet
 from .slicenet import SliceQCNet
 
 PACKS_DIR = Path(__file__).parent / "packs"
@@ -53,6 +54,9 @@ class ModelPack:
 
     def load_slice_model(self, device: str = "cpu") -> SliceQCNet:
         return self._load("slice", lambda arch: SliceQCNet(n_classes=len(self.classes), **arch), device)
+
+    def load_error_model(self, device: str = "cpu") -> ErrorNet:
+        return self._load("errormap", lambda arch: ErrorNet(n_classes=len(self.classes), **arch), device)
 
     def _load(self, model: str, build, device: str):
         if not self.has(model):

@@ -39,8 +39,8 @@ def short_axis_stack(n_slices: int = 10, size: int = 192, pixel_mm: float = 1.4,
         lv = _ellipse(yy, xx, cy, cx, r_lv, r_lv * 1.05, 0.3) if t < 0.95 else np.zeros_like(epi)
         rv = np.zeros_like(epi)
         if t < 0.8:
-            rv_r = (30 - 25 * t) * mm
-            rv = _ellipse(yy, xx, cy - 8 * mm, cx - (r_lv + wall + rv_r * 0.45), rv_r * 1.3, rv_r, -0.4) & ~epi
+            rv_r = (24 - 18 * t) * mm
+            rv = _ellipse(yy, xx, cy - 4 * mm, cx - 0.75 * (r_lv + wall), (r_lv + wall) * 1.25, rv_r + 0.6 * (r_lv + wall), -0.3) & ~epi
             rv &= ~ndimage.binary_dilation(epi, iterations=max(1, int(2 * mm)))
         myo = epi & ~lv
         img[epi] = 0.22

@@ -61,3 +61,12 @@ def inside_roi(shape_hw, centre_rc, spacing_rc, pixel_mm: float, size: int) -> n
     r = np.abs(np.arange(shape_hw[0]) - centre_rc[0]) * spacing_rc[0] < half
     c = np.abs(np.arange(shape_hw[1]) - centre_rc[1]) * spacing_rc[1] < half
     return r[:, None] & c[None, :]
+
+
+def to_native(roi_maps: torch.Tensor, theta: torch.Tensor, shape_hw) -> torch.Tensor:
+    """Map (N, C, size, size) ROI maps back onto (N, C, H, W) input slices (bilinear, 0 outside)."""
+    a, t = theta[:, :, :2], theta[:, :, 2:]
+    inv_a = torch.linalg.inv(a)
+    inv = torch.cat([inv_a, -inv_a @ t], 2)
+    grid = F.affine_grid(inv, [roi_maps.shape[0], roi_maps.shape[1], *shape_hw], align_corners=False)
+    return F.grid_sample(roi_maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

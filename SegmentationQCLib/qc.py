@@ -15,8 +15,9 @@ import torch
 from . import metrics
 from .case import Case
 from .errors import InputError
+from .intervals import bounds
 from .pack import ModelPack, load_pack
-from .preprocess import inside_roi, model_input, normalise, roi_centre, roi_theta, sample
+from .preprocess import inside_roi, model_input, normalise, roi_centre, roi_theta, sample, to_native
 from .slicenet import AREA_UNIT
 
 
@@ -29,6 +30,8 @@ class Prepared:
     z_out: np.ndarray  # (S, K) segmentation voxels outside the ROI
     area_ratio: float  # ROI pixel area / native pixel area
     centre: np.ndarray
+    theta: torch.Tensor | None = None  # (S, 2, 3) ROI -> slice sampling matrices
+    outside: np.ndarray | None = None  # (H, W) bool, slice pixels outside the ROI
 
 
 @dataclass
@@ -47,6 +50,8 @@ class QCResult:
     volume_low: np.ndarray | None = None
     volume_high: np.ndarray | None = None
     error_map: np.ndarray | None = None  # (S, H, W) P(voxel mislabelled), when the pack has an error-map model
+    quality_index: float | None = None  # mean predicted error in the ROI (Zhang & Chung's QI)
+    slice_error_fraction: np.ndarray | None = None  # (S,) predicted wrong / (segmented ∪ predicted wrong)
     surrogate: np.ndarray | None = None  # (S, H, W) nearest plausible labels, when the pack has a manifold model
     model: dict = field(default_factory=dict)
     slice_axis: int = 0
@@ -79,7 +84,7 @@ def prepare(case: Case, pack: ModelPack) -> Prepared:
     z_all = np.stack([(lab == v).reshape(s, -1).sum(1) for v in values], 1)
     z_in = np.stack([((lab == v) & inside).reshape(s, -1).sum(1) for v in values], 1)
     return Prepared(model_input(xi, xl, values), z_in, z_all - z_in,
-                    pp["pixel_mm"] ** 2 / (spacing_rc[0] * spacing_rc[1]), centre)
+                    pp["pixel_mm"] ** 2 / (spacing_rc[0] * spacing_rc[1]), centre, theta, ~inside)
 
 
 def rebuild(d, m, a, prep: Prepared):
@@ -100,6 +105,7 @@ class QCEngine:
         self.pack = pack if isinstance(pack, ModelPack) else load_pack(pack)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.slice_model = self.pack.load_slice_model(self.device)
+        self.error_model = self.pack.load_error_model(self.device) if self.pack.has("errormap") else None
 
     @torch.no_grad()
     def predict_slices(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -109,7 +115,24 @@ class QCEngine:
         outs = [self.slice_model(torch.flip(x, f) if f else x) for f in flips]
         return tuple(torch.stack([o[i] for o in outs]).mean(0).double().cpu().numpy() for i in range(3))
 
-    def check(self, case: Case) -> QCResult:
+    @torch.no_grad()
+    def error_map(self, case: Case, prep: Prepared) -> tuple[np.ndarray, float, np.ndarray]:
+        """(S, H, W) P(label wrong) on the case grid, the QI and per-slice error fractions.
+
+        Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
+        p_roi = torch.sigmoid(self.error_model(prep.x.to(self.device))).float().cpu()
+        p = to_native(p_roi, prep.theta, case.labels.shape[1:])[:, 0].numpy()
+        seg = prep.x[:, 1:].sum(1, keepdim=True) > 0
+        fg = np.isin(case.labels, [case.class_values[c] for c in self.pack.classes])
+        p = np.where(prep.outside[None] & fg, 1.0, p).astype(np.float32)
+        union = torch.maximum(seg.float(), p_roi).sum((1, 2, 3)).numpy()
+        frac = np.where(union > 0, p_roi.sum((1, 2, 3)).numpy() / np.maximum(union, 1e-6), 0.0)
+        return p, float(p_roi.mean()), frac
+
+    def check(self, case: Case, flag_on: str = "dice", exclude_ends: int = 0) -> QCResult:
+        """Score a case. Slices are flagged where the predicted Dice (``flag_on="dice"``) or its
+        interval's upper bound (``"upper"``) is below the card's per-structure threshold;
+        ``exclude_ends`` slices at each end of the segmented stack are never flagged."""
         t0 = time.perf_counter()
         prep = prepare(case, self.pack)
         t1 = time.perf_counter()
@@ -119,13 +142,17 @@ class QCEngine:
         card = self.pack.card
         res = QCResult(case=case.name, classes=self.pack.classes, slice_dice=slice_d, volume_dice=vol,
                        seg_area=prep.z_in + prep.z_out, truth_area=y_hat, spacing=case.spacing,
-                       verdict=verdict(vol, card["thresholds"]),
-                       flags=slice_d < np.array([card["thresholds"]["slice_flag"][c] for c in self.pack.classes]),
+                       verdict=verdict(vol, card["thresholds"]), flags=np.zeros(slice_d.shape, bool),
                        model={"name": self.pack.name, "version": self.pack.version},
                        slice_axis=case.slice_axis, warnings=list(case.warnings))
         _add_intervals(res, card.get("intervals"))
+        res.flags = flag_slices(res, card["thresholds"]["slice_flag"], flag_on, exclude_ends)
         t3 = time.perf_counter()
-        res.timings_ms = {"preprocess": 1e3 * (t1 - t0), "model": 1e3 * (t2 - t1), "total": 1e3 * (t3 - t0)}
+        res.timings_ms = {"preprocess": 1e3 * (t1 - t0), "model": 1e3 * (t2 - t1)}
+        if self.error_model is not None:
+            res.error_map, res.quality_index, res.slice_error_fraction = self.error_map(case, prep)
+            res.timings_ms["error_map"] = 1e3 * (time.perf_counter() - t3)
+        res.timings_ms["total"] = 1e3 * (time.perf_counter() - t0)
         return res
 
 
@@ -135,17 +162,22 @@ def verdict(volume_dice: np.ndarray, thresholds: dict) -> str:
     return "fail" if worst < thresholds["fail"] else "review" if worst < thresholds["review"] else "pass"
 
 
+def flag_slices(res: QCResult, thresholds: dict, flag_on: str = "dice", exclude_ends: int = 0) -> np.ndarray:
+    """(S, K) flags: the score (Dice or upper bound) below each structure's threshold."""
+    if flag_on not in ("dice", "upper"):
+        raise InputError(f"flag_on must be 'dice' or 'upper', not {flag_on!r}")
+    score = res.slice_high if flag_on == "upper" and res.slice_high is not None else res.slice_dice
+    flags = score < np.array([thresholds[c] for c in res.classes])
+    present = np.flatnonzero(res.seg_area.sum(1) > 0)
+    if exclude_ends > 0 and len(present):
+        lo, hi = present[0], present[-1]
+        s = np.arange(len(flags))
+        flags[(s < lo + exclude_ends) | (s > hi - exclude_ends)] = False
+    return flags
+
+
 def _add_intervals(res: QCResult, intervals: dict | None) -> None:
-    """Conformal bounds from the card: per structure, residual quantiles in bins of predicted Dice."""
-    if not intervals:
-        return
-    for level, pred in (("slice", res.slice_dice), ("volume", res.volume_dice)):
-        spec = intervals[level]
-        edges = np.asarray(spec["edges"])
-        lo, hi = np.empty_like(pred), np.empty_like(pred)
-        for k, c in enumerate(res.classes):
-            b = np.clip(np.searchsorted(edges, pred[..., k], side="right") - 1, 0, len(edges) - 2)
-            lo[..., k] = pred[..., k] - np.asarray(spec["below"][c])[b]
-            hi[..., k] = pred[..., k] + np.asarray(spec["above"][c])[b]
-        setattr(res, f"{level}_low", np.clip(lo, 0, 1))
-        setattr(res, f"{level}_high", np.clip(hi, 0, 1))
+    """Conformal bounds from the card (see ``intervals.bounds``)."""
+    if intervals:
+        res.slice_low, res.slice_high = bounds(res.slice_dice, intervals["slice"], res.classes)
+        res.volume_low, res.volume_high = bounds(res.volume_dice, intervals["volume"], res.classes)

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 
 from .metrics import volume_dice
 from .qc import QCResult
@@ -30,6 +31,8 @@ def to_report(res: QCResult, image: str = "", segmentation: str = "") -> dict:
         if res.slice_low is not None:
             row["low"] = {c: _r(res.slice_low[i, k]) for k, c in enumerate(res.classes)}
             row["high"] = {c: _r(res.slice_high[i, k]) for k, c in enumerate(res.classes)}
+        if res.slice_error_fraction is not None:
+            row["error_fraction"] = _r(res.slice_error_fraction[i])
         row["flag"] = bool(res.flags[i].any())
         row["flagged"] = [c for k, c in enumerate(res.classes) if res.flags[i, k]]
         slices.append(row)
@@ -41,6 +44,14 @@ def to_report(res: QCResult, image: str = "", segmentation: str = "") -> dict:
         "timings_ms": {k: round(v, 1) for k, v in res.timings_ms.items()},
         "warnings": list(res.warnings),
     }
+
+
+def write_image(image, path: str | Path) -> Path:
+    """Write a SimpleITK image, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(path), True)
+    return path
 
 
 def write_json(report: dict, path: str | Path) -> Path:

@@ -5,14 +5,13 @@
 Each batch draws (variant, slice) samples balanced over the slice-Dice range, samples the
 ROI through the engine's own preprocessing (``roi_theta``/``sample``) with random rotation,
 flip, scale and centring, then computes the targets (Dice, MVSF, true area) on the sampled
-ROI. Resumes from ``OUT/last.pt``; keeps the best validation model in ``OUT/best.pt``.
+ROI. Checkpoints, resume and log: ``loop.fit``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.preprocess import model_input, roi_theta, sample  # noqa: E402
 from SegmentationQCLib.slicenet import AREA_UNIT, SliceQCNet  # noqa: E402
+from loop import fit  # noqa: E402
 from qcset import VALUES, WINDOW  # noqa: E402
 
 PIXEL_MM, ROI = 1.5, 128
@@ -33,8 +33,10 @@ def load(path: Path) -> dict:
 
 
 def balanced_p(dice: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Sampling probabilities that flatten the Dice histogram (rare bins are floored at 2 % of
+    the samples, so that a handful of examples is not drawn over and over)."""
     b = np.clip((dice * bins).astype(int), 0, bins - 1)
-    w = 1.0 / np.bincount(b, minlength=bins)[b]
+    w = 1.0 / np.maximum(np.bincount(b, minlength=bins), 0.02 * len(dice))[b]
     return w / w.sum()
 
 
@@ -49,29 +51,39 @@ def targets(seg: torch.Tensor, truth: torch.Tensor):
     return dice, mvsf, y / AREA_UNIT, z
 
 
-def make_batch(d: dict, idx: np.ndarray, rng: np.random.Generator, augment: bool):
+def roi_for(centre, rng: np.random.Generator, augment: bool, roi: int = ROI, pixel_mm: float = PIXEL_MM):
+    """The ROI sampling matrix for a bank slice centred at ``centre``: random rotation, flip,
+    scale and centring when augmenting, the plain inference ROI otherwise."""
+    if not augment:
+        return roi_theta(centre, (WINDOW, WINDOW), (PIXEL_MM, PIXEL_MM), pixel_mm, roi)
+    return roi_theta(centre + rng.normal(0, 4, 2), (WINDOW, WINDOW), (PIXEL_MM, PIXEL_MM), pixel_mm, roi,
+                     angle=rng.integers(4) * np.pi / 2 + rng.uniform(-0.35, 0.35),
+                     flip=bool(rng.random() < 0.5), scale=float(np.exp(rng.uniform(-0.15, 0.15))))
+
+
+def sample_rois(d: dict, idx: np.ndarray, rng: np.random.Generator, augment: bool, roi: int = ROI,
+                pixel_mm: float = PIXEL_MM):
+    """(image, segmentation, truth) ROIs (B, 1, roi, roi) at ``pixel_mm`` for samples ``idx``,
+    augmented or not (the bank's slices have 1.5 mm pixels)."""
     n = len(idx)
     use_att = (d["attacked_id"][idx] >= 0) & (rng.random(n) < 0.5) if augment else np.zeros(n, bool)
     img_id = np.where(use_att, d["attacked_id"][idx], d["image_id"][idx])
     img = torch.from_numpy(d["images"][img_id].astype(np.float32) / 255)[:, None]
     seg = torch.from_numpy(d["segs"][d["seg_id"][idx]].astype(np.float32))[:, None]
     gt = torch.from_numpy(d["segs"][d["truth_id"][idx]].astype(np.float32))[:, None]
-    thetas = []
-    for j, c in zip(idx, d["centre"][idx]):
-        if augment:
-            thetas.append(roi_theta(c + rng.normal(0, 4, 2), (WINDOW, WINDOW), (PIXEL_MM, PIXEL_MM), PIXEL_MM, ROI,
-                                    angle=rng.integers(4) * np.pi / 2 + rng.uniform(-0.35, 0.35),
-                                    flip=bool(rng.random() < 0.5), scale=float(np.exp(rng.uniform(-0.15, 0.15)))))
-        else:
-            thetas.append(roi_theta(c, (WINDOW, WINDOW), (PIXEL_MM, PIXEL_MM), PIXEL_MM, ROI))
-    theta = torch.stack(thetas)
-    xi = sample(img, theta, ROI, "bilinear")
-    xs = sample(seg, theta, ROI, "nearest")
-    xg = sample(gt, theta, ROI, "nearest")
+    theta = torch.stack([roi_for(c, rng, augment, roi, pixel_mm) for c in d["centre"][idx]])
+    xi = sample(img, theta, roi, "bilinear")
+    xs = sample(seg, theta, roi, "nearest")
+    xg = sample(gt, theta, roi, "nearest")
     if augment:
         g = torch.from_numpy(np.exp(rng.normal(0, 0.25, (n, 1, 1, 1)))).float()
         xi = (xi.clamp(0, 1) ** g) * torch.from_numpy(rng.uniform(0.85, 1.15, (n, 1, 1, 1))).float()
         xi = (xi + torch.randn_like(xi) * torch.from_numpy(rng.uniform(0, 0.04, (n, 1, 1, 1))).float()).clamp(0, 1)
+    return xi, xs, xg
+
+
+def make_batch(d: dict, idx: np.ndarray, rng: np.random.Generator, augment: bool):
+    xi, xs, xg = sample_rois(d, idx, rng, augment)
     return model_input(xi, xs, VALUES), targets(xs, xg)
 
 
@@ -82,9 +94,7 @@ def loss_fn(pred, tgt):
     return F.smooth_l1_loss(d, td, beta=0.02) + 0.25 * lm + 0.5 * F.smooth_l1_loss(a, ta, beta=0.05)
 
 
-@torch.no_grad()
 def evaluate(model, batches) -> dict:
-    model.eval()
     err, errm = [], []
     for x, (td, tm, ta, z) in batches:
         d, m, a = model(x)
@@ -106,43 +116,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-samples", type=int, default=3000)
     a = ap.parse_args()
-    a.out.mkdir(parents=True, exist_ok=True)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.manual_seed(a.seed)
     tr, va = load(a.data / "train.npz"), load(a.data / "val.npz")
     p = balanced_p(tr["dice"])
     vrng = np.random.default_rng(a.seed + 99)
     vidx = vrng.choice(len(va["dice"]), size=min(a.val_samples, len(va["dice"])), replace=False, p=balanced_p(va["dice"]))
-    val_batches = [make_batch(va, vidx[i:i + 200], vrng, False) for i in range(0, len(vidx), 200)]
-    model = SliceQCNet(n_classes=len(VALUES), width=a.width).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, a.lr, total_steps=a.steps, pct_start=0.05)
-    step, best, rng = 0, float("inf"), np.random.default_rng(a.seed)
-    if (a.out / "last.pt").exists():
-        ck = torch.load(a.out / "last.pt", weights_only=False)
-        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
-        step, best, rng = ck["step"], ck["best"], ck["rng"]
-        print(f"resumed at step {step}", flush=True)
-    t0, run = time.time(), []
-    while step < a.steps:
-        model.train()
+    val = [make_batch(va, vidx[i:i + 200], vrng, False) for i in range(0, len(vidx), 200)]
+    val = [(x.to(dev), [t.to(dev) for t in tg]) for x, tg in val]
+
+    def train_loss(model, rng):
         x, tgt = make_batch(tr, rng.choice(len(p), a.batch, p=p), rng, True)
-        loss = loss_fn(model(x.to(dev)), [t.to(dev) for t in tgt])
-        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-        step += 1
-        run.append(loss.item())
-        if step % 250 == 0 or step == a.steps:
-            ev = evaluate(model, [(x.to(dev), [t.to(dev) for t in tg]) for x, tg in val_batches])
-            if ev["slice_mae_mean"] < best:
-                best = ev["slice_mae_mean"]
-                torch.save(model.state_dict(), a.out / "best.pt")
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step, "best": best, "rng": rng}, a.out / "last.pt")
-            line = {"step": step, "loss": float(np.mean(run)), "val": ev, "best": best, "min": (time.time() - t0) / 60}
-            print(json.dumps(line), flush=True)
-            with open(a.out / "log.jsonl", "a") as f:
-                f.write(json.dumps(line) + "\n")
-            run = []
+        return loss_fn(model(x.to(dev)), [t.to(dev) for t in tgt])
+
+    torch.manual_seed(a.seed)
+    model = SliceQCNet(n_classes=len(VALUES), width=a.width).to(dev)
+    fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "slice_mae_mean", False)
     (a.out / "config.json").write_text(json.dumps(vars(a), default=str))
 
 

@@ -32,3 +32,114 @@ def files(tmp_path, stack):
             "truth": write(truth, tmp_path / "truth.nii.gz", xyz),
             "damaged": write(damaged, tmp_path / "damaged.nii.gz", xyz),
             "where": where, "dir": tmp_path}
+
+
+@pytest.fixture(scope="session")
+def random_pack(tmp_path_factory):
+    """A pack with untrained weights: for tests of mechanics, not of accuracy."""
+    import json
+
+    import torch
+
+    from SegmentationQCLib.pack import sha256
+    from SegmentationQCLib.slicenet import SliceQCNet
+
+    p = tmp_path_factory.mktemp("pack")
+    torch.manual_seed(0)
+    torch.save(SliceQCNet(width=8).state_dict(), p / "slice_qc.pt")
+    card = {"name": "random", "version": "0", "classes": ["LV", "MYO", "RV"],
+            "label_values": {"LV": 3, "MYO": 2, "RV": 1},
+            "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
+            "models": {"slice": {"file": "slice_qc.pt", "sha256": sha256(p / "slice_qc.pt"), "arch": {"width": 8}}},
+            "thresholds": {"fail": 0.7, "review": 0.8, "slice_flag": {"LV": 0.7, "MYO": 0.7, "RV": 0.7}}}
+    (p / "card.json").write_text(json.dumps(card))
+    return p
+
+
+# --- Slicer module and MRML bridge (slicer-core wheel) -------------------------------------
+
+SLICE_FLAG = 0.7
+
+
+@pytest.fixture(scope="session")
+def tiny_pack(tmp_path_factory):
+    """A model pack with random weights (tests never rely on a trained pack's accuracy)."""
+    import hashlib
+    import json
+
+    import torch
+
+    from SegmentationQCLib.slicenet import SliceQCNet
+
+    folder = tmp_path_factory.mktemp("tiny-pack")
+    torch.manual_seed(0)
+    torch.save(SliceQCNet(width=16).state_dict(), folder / "slice_qc.pt")
+    card = {"name": "tiny", "version": "0", "classes": ["LV", "MYO", "RV"],
+            "label_values": {"LV": 3, "MYO": 2, "RV": 1},
+            "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
+            "models": {"slice": {"file": "slice_qc.pt",
+                                 "sha256": hashlib.sha256((folder / "slice_qc.pt").read_bytes()).hexdigest(),
+                                 "arch": {"width": 16}}},
+            "thresholds": {"fail": 0.7, "review": 0.8, "slice_flag": {c: SLICE_FLAG for c in ("LV", "MYO", "RV")}}}
+    (folder / "card.json").write_text(json.dumps(card, indent=1))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_pack):
+    from SegmentationQCLib.qc import QCEngine
+
+    return QCEngine(str(tiny_pack), "cpu")
+
+
+@pytest.fixture
+def mrml():
+    """A Slicer scene without the application (slicer-core wheel, Python >= 3.10)."""
+    import importlib
+    import sys
+
+    if sys.version_info < (3, 10):
+        pytest.importorskip("slicer")
+    importlib.import_module("slicer")
+    from SegmentationQCLib.mrml_scene import headless_scene
+
+    return headless_scene()
+
+
+def oblique_matrix(spacing_kji, angle=0.5, origin=(10.0, -20.0, 30.0)):
+    """An IJK-to-RAS matrix that is oblique (rotated about two axes) and flips two axes."""
+    a, b = np.cos(angle), np.sin(angle)
+    rz = np.array([[a, -b, 0], [b, a, 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(0.3), -np.sin(0.3)], [0, np.sin(0.3), np.cos(0.3)]])
+    m = np.eye(4)
+    m[:3, :3] = rz @ rx @ np.diag([-spacing_kji[2], spacing_kji[1], -spacing_kji[0]])
+    m[:3, 3] = origin
+    return m
+
+
+@pytest.fixture
+def sax_nodes(mrml):
+    """A damaged short-axis stack as volume + segmentation nodes on an oblique, flipped grid with
+    the slices along J, segments named the clinical way. A dict of the nodes, the (K, J, I)
+    arrays ("image", "labels", "truth") and the (S, H, W) ones ("image_shw", "labels_shw")."""
+    import slicer
+
+    from SegmentationQCLib.mrml_bridge import remove_node, volume_from_array
+
+    image_shw, truth_shw, (s, h, w) = short_axis_stack(n_slices=6, size=96, seed=4)
+    labels_shw, where = damage_for_demo(truth_shw)
+    image, labels, truth = (np.ascontiguousarray(np.transpose(a, (1, 0, 2))) for a in (image_shw, labels_shw, truth_shw))
+    spacing = (h, s, w)  # K, J, I
+    m = oblique_matrix(spacing)
+    volume = volume_from_array(mrml.scene, image, m, "cine")
+    labelmap = volume_from_array(mrml.scene, labels, m, "labels", "vtkMRMLLabelMapVolumeNode")
+    segmentation = mrml.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "seg")
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    remove_node(mrml.scene, labelmap)
+    names = {"Label_3": "Left ventricle", "Label_2": "Myocardium", "Label_1": "RV blood pool"}
+    for i in range(segmentation.GetSegmentation().GetNumberOfSegments()):
+        segment = segmentation.GetSegmentation().GetNthSegment(i)
+        segment.SetName(names[segment.GetName()])
+    return {"scene": mrml.scene, "app": mrml.app, "volume": volume, "segmentation": segmentation,
+            "image": image, "labels": labels, "truth": truth, "image_shw": image_shw, "labels_shw": labels_shw,
+            "spacing": spacing, "matrix": m, "damaged": where}

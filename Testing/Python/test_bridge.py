@@ -1,0 +1,155 @@
+"""MRML nodes -> Case: geometry, segment mapping, missing structures, inputs untouched.
+
+Real MRML from the slicer-core wheel (fixtures ``mrml`` and ``sax_nodes`` in conftest.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import oblique_matrix
+
+
+def node_ids(scene):
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+
+def snapshot(volume, segmentation):
+    """What must not change in the inputs: voxels, geometry, segments and modification times."""
+    from SegmentationQCLib.mrml_bridge import ijk_to_ras, labels_on_volume, segments, volume_array
+
+    ids = [s[0] for s in segments(segmentation)]
+    return {"voxels": volume_array(volume), "matrix": ijk_to_ras(volume), "segments": segments(segmentation),
+            "labels": labels_on_volume(segmentation, volume, ids),
+            "mtimes": (volume.GetMTime(), volume.GetImageData().GetMTime(), segmentation.GetMTime(),
+                       segmentation.GetSegmentation().GetMTime())}
+
+
+def assert_unchanged(before, volume, segmentation):
+    after = snapshot(volume, segmentation)
+    assert np.array_equal(after["voxels"], before["voxels"])
+    assert np.array_equal(after["matrix"], before["matrix"])
+    assert after["segments"] == before["segments"]
+    assert np.array_equal(after["labels"], before["labels"])
+    assert after["mtimes"] == before["mtimes"]
+
+
+def test_case_from_oblique_flipped_nodes(sax_nodes):
+    from SegmentationQCLib.mrml_bridge import case_from_nodes
+
+    n = sax_nodes
+    case = case_from_nodes(n["volume"], n["segmentation"])
+    assert case.axes[0] == 1  # slices run along J here
+    assert case.spacing == pytest.approx((8.0, 1.4, 1.4))
+    assert np.array_equal(case.image, n["image_shw"].astype(np.float32))
+    assert np.array_equal(case.labels, n["labels_shw"])
+    assert case.class_values == {"LV": 3, "MYO": 2, "RV": 1}
+    assert np.array_equal(case.to_input_order(case.labels), n["labels"])
+    assert case.warnings == []
+
+
+def test_inputs_untouched_and_no_leftover_nodes(sax_nodes):
+    from SegmentationQCLib.mrml_bridge import case_from_nodes
+
+    n = sax_nodes
+    before, ids = snapshot(n["volume"], n["segmentation"]), node_ids(n["scene"])
+    case_from_nodes(n["volume"], n["segmentation"])
+    assert_unchanged(before, n["volume"], n["segmentation"])
+    assert node_ids(n["scene"]) == ids
+
+
+def test_segments_mapped_by_clinical_names_and_terminology(sax_nodes):
+    from SegmentationQCLib.mrml_bridge import guess_segment_mapping, segments
+    from SegmentationQCLib.structures import terminology_string
+
+    seg = sax_nodes["segmentation"]
+    by_name = {name: sid for sid, name, _ in segments(seg)}
+    mapping = guess_segment_mapping(seg)
+    assert mapping == {"LV": by_name["Left ventricle"], "MYO": by_name["Myocardium"], "RV": by_name["RV blood pool"]}
+    # a terminology code wins over an unhelpful name
+    rv = seg.GetSegmentation().GetSegment(by_name["RV blood pool"])
+    rv.SetName("Segment_7")
+    rv.SetTag(rv.GetTerminologyEntryTagName(), terminology_string("RV"))
+    assert guess_segment_mapping(seg)["RV"] == by_name["RV blood pool"]
+
+
+def test_missing_structure_scored_as_absent(sax_nodes):
+    from SegmentationQCLib.mrml_bridge import case_from_nodes, guess_segment_mapping
+
+    n = sax_nodes
+    mapping = guess_segment_mapping(n["segmentation"])
+    mapping["RV"] = None
+    case = case_from_nodes(n["volume"], n["segmentation"], mapping)
+    assert not (case.labels == 1).any()
+    assert np.array_equal(case.labels == 3, n["labels_shw"] == 3)
+    assert len(case.warnings) == 1 and "RV" in case.warnings[0]
+
+
+def test_unknown_segment_id_is_refused(sax_nodes):
+    from SegmentationQCLib.mrml_bridge import case_from_nodes
+
+    with pytest.raises(ValueError, match="not in"):
+        case_from_nodes(sax_nodes["volume"], sax_nodes["segmentation"], {"LV": "nope", "MYO": None, "RV": None})
+
+
+def test_segmentation_on_another_grid_is_resampled_onto_the_volume(mrml):
+    """A segmentation cropped to the heart (other origin and extent) lands on the volume's voxels."""
+    import slicer
+
+    from SegmentationQCLib.mrml_bridge import case_from_nodes, volume_from_array
+    from SegmentationQCLib.phantom import short_axis_stack
+
+    image, labels, spacing = short_axis_stack(n_slices=5, size=80, seed=5)
+    m = oblique_matrix(spacing, angle=-0.8)
+    volume = volume_from_array(mrml.scene, image, m, "cine")
+    crop = m.copy()
+    crop[:3, 3] = (m @ np.array([7, 11, 1, 1.0]))[:3]  # origin at voxel (i=7, j=11, k=1)
+    cropped = volume_from_array(mrml.scene, labels[1:4, 11:70, 7:75], crop, "crop", "vtkMRMLLabelMapVolumeNode")
+    segmentation = mrml.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "cropped seg")
+    slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(cropped, segmentation)
+    case = case_from_nodes(volume, segmentation)  # names Label_1..3: ACDC label values
+    expected = np.zeros_like(labels)
+    expected[1:4, 11:70, 7:75] = labels[1:4, 11:70, 7:75]
+    assert np.array_equal(case.labels, expected)
+
+
+def test_closed_surface_only_segmentation_is_converted_in_a_copy(sax_nodes):
+    import slicer
+
+    from SegmentationQCLib.mrml_bridge import case_from_nodes
+
+    n = sax_nodes
+    seg = n["segmentation"].GetSegmentation()
+    surface = slicer.vtkSegmentationConverter.GetClosedSurfaceRepresentationName()
+    labelmap = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
+    assert seg.CreateRepresentation(surface)
+    seg.SetSourceRepresentationName(surface)
+    seg.RemoveRepresentation(labelmap)
+    mtime, ids = seg.GetMTime(), node_ids(n["scene"])
+    case = case_from_nodes(n["volume"], n["segmentation"])
+    assert not seg.ContainsRepresentation(labelmap) and seg.GetMTime() == mtime
+    assert node_ids(n["scene"]) == ids
+    for value in (1, 2, 3):  # surface -> labelmap is close to the original labels
+        a, b = case.labels == value, n["labels_shw"] == value
+        assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.9
+
+
+def test_volume_under_a_transform_keeps_it_on_outputs(sax_nodes):
+    import vtk
+
+    from SegmentationQCLib.mrml_bridge import slice_plane, case_from_nodes, volume_like, world_ijk_to_ras
+
+    n = sax_nodes
+    transform = n["scene"].AddNewNodeByClass("vtkMRMLLinearTransformNode", "moved")
+    shift = vtk.vtkMatrix4x4()
+    shift.SetElement(0, 3, 25.0)
+    transform.SetMatrixTransformToParent(shift)
+    for node in (n["volume"], n["segmentation"]):
+        node.SetAndObserveTransformNodeID(transform.GetID())
+    case = case_from_nodes(n["volume"], n["segmentation"])
+    assert np.array_equal(case.labels, n["labels_shw"])
+    out = volume_like(n["scene"], n["volume"], n["image"], "copy")
+    assert out.GetTransformNodeID() == transform.GetID()
+    centre, _, _ = slice_plane(n["volume"], case, 0)
+    assert np.allclose(world_ijk_to_ras(n["volume"])[:3, 3], n["matrix"][:3, 3] + (25, 0, 0))
+    assert np.allclose(centre, (world_ijk_to_ras(n["volume"]) @ np.array([47.5, 0, 47.5, 1]))[:3])

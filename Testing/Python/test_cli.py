@@ -1,0 +1,87 @@
+"""The segqc command: report contract, batch resilience, one-line errors."""
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from SegmentationQCLib.cli import main
+from conftest import write
+
+
+def test_check_writes_a_v1_report(files, random_pack, capsys):
+    out = files["dir"] / "r.json"
+    assert main(["check", str(files["image"]), str(files["damaged"]), "-o", str(out), "--pack", str(random_pack)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["schema"] == "segmentationqc/report/v1" and rep["classes"] == ["LV", "MYO", "RV"]
+    assert rep["slice_axis_spacing_mm"] == pytest.approx(8.0)
+    assert [s["index"] for s in rep["slices"]] == list(range(10))
+    assert all(set(s["dice"]) == {"LV", "MYO", "RV"} and isinstance(s["flag"], bool) for s in rep["slices"])
+    assert set(rep["volume"]["LV"]) >= {"dice", "low", "high"} and rep["verdict"] in ("pass", "review", "fail")
+    assert "total" in rep["timings_ms"]
+    assert "damaged" in capsys.readouterr().err  # the one-line summary
+
+
+def test_check_prints_json_without_output(files, random_pack, capsys):
+    assert main(["check", str(files["image"]), str(files["truth"]), "--pack", str(random_pack)]) == 0
+    assert json.loads(capsys.readouterr().out)["case"] == "truth"
+
+
+def test_other_label_convention(files, random_pack, capsys):
+    truth = np.asarray(__import__("SimpleITK").GetArrayFromImage(__import__("SimpleITK").ReadImage(str(files["truth"]))))
+    mmwm = np.choose(truth, [0, 3, 2, 1]).astype(np.uint8)  # LV=1, MYO=2, RV=3 (M&Ms)
+    other = write(mmwm, files["dir"] / "mm.nii.gz", (1.4, 1.4, 8.0))
+    main(["check", str(files["image"]), str(files["truth"]), "--pack", str(random_pack)])
+    a = json.loads(capsys.readouterr().out)
+    main(["check", str(files["image"]), str(other), "--labels", "LV=1,MYO=2,RV=3", "--pack", str(random_pack)])
+    b = json.loads(capsys.readouterr().out)
+    assert a["volume"] == b["volume"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["check", "missing.nii.gz", "missing.nii.gz"], "image file not found"),
+    (["check", "{image}", "{truth}", "--labels", "LV3"], "NAME=VALUE"),
+    (["check", "{image}", "{truth}", "--labels", "LV=3,MYO=2"], "no value for RV"),
+    (["check", "{image}", "{truth}", "-o", "{truth}"], "is one of the inputs"),
+    (["check", "{image}", "{truth}", "--pack", "nowhere"], "no model pack"),
+])
+def test_bad_input_is_one_line_and_exit_2(files, random_pack, capsys, args, message):
+    args = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
+    if "--pack" not in args:
+        args += ["--pack", str(random_pack)]
+    before = files["truth"].read_bytes()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("segqc: error:") and message in err and "\n" not in err
+    assert files["truth"].read_bytes() == before  # nothing the user gave is touched
+
+
+def test_batch_survives_bad_cases(files, random_pack, capsys):
+    d = files["dir"]
+    shutil.copy(files["image"], d / "sub_image.nii.gz")
+    manifest = d / "m.csv"
+    manifest.write_text("case,image,segmentation,reference,site\n"
+                        f"good,{files['image']},{files['damaged']},{files['truth']},A\n"
+                        "missing,nope.nii.gz,nope.nii.gz,,B\n"
+                        f"rel,sub_image.nii.gz,{files['truth'].name},,C\n")
+    out = d / "out"
+    assert main(["batch", str(manifest), "-o", str(out), "--pack", str(random_pack)]) == 0
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert [r["case"] for r in rows] == ["good", "missing", "rel"]
+    assert [r["status"] for r in rows] == ["ok", "error", "ok"]
+    assert "not found" in rows[1]["message"]
+    assert float(rows[0]["true_dice_LV"]) < 1.0 and rows[2]["true_dice_LV"] == ""
+    for c in ("LV", "MYO", "RV"):
+        assert 0 <= float(rows[0][f"dice_{c}"]) <= 1
+    rep = json.loads((out / "cases" / "good.json").read_text())
+    assert rep["reference"]["dice"]["LV"] == pytest.approx(float(rows[0]["true_dice_LV"]), abs=1e-4)
+    assert not (out / "cases" / "missing.json").exists()
+    assert "1 error" in capsys.readouterr().err
+
+
+def test_batch_manifest_without_columns(files, random_pack, capsys):
+    m = files["dir"] / "bad.csv"
+    m.write_text("name,img\nx,y\n")
+    assert main(["batch", str(m), "-o", str(files["dir"] / "o"), "--pack", str(random_pack)]) == 2
+    assert "needs the columns case,image,segmentation" in capsys.readouterr().err

@@ -1,0 +1,53 @@
+"""Repair from neighbouring slices: measurements by hand, masks on a phantom."""
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from SegmentationQCLib import metrics
+from SegmentationQCLib.correction import corrected_areas, ejection, measurements, neighbours, rebuild_slices
+
+CLASSES = ["LV", "MYO", "RV"]
+VALUES = {"LV": 3, "MYO": 2, "RV": 1}
+
+
+def test_neighbours_and_area_replacement():
+    good = np.array([True, False, False, True, True])
+    assert neighbours(good, 1) == (0, 3) and neighbours(good, 0) == (None, 3)
+    areas = np.array([[10.0], [0.0], [99.0], [20.0], [30.0]])
+    flags = ~good[:, None]
+    np.testing.assert_allclose(corrected_areas(areas, flags)[:, 0], [10, 15, 15, 20, 30])
+
+
+def test_measurements_and_ejection_fraction():
+    areas = np.array([[100.0, 50.0, 80.0], [0.0, 50.0, 80.0], [100.0, 50.0, 80.0]])
+    flags = np.zeros((3, 3), bool)
+    flags[1, 0] = True
+    m = measurements(areas, flags, CLASSES, (10.0, 1.0, 1.0))  # a voxel is 0.01 mL
+    assert m["LV_volume"]["measured"] == pytest.approx(2.0) and m["LV_volume"]["corrected"] == pytest.approx(3.0)
+    assert m["LV_mass"]["measured"] == pytest.approx(1.5 * 1.05)
+    es = {"LV_volume": {"measured": 1.0, "corrected": 1.2}, "RV_volume": m["RV_volume"]}
+    e = ejection(m, es)
+    assert e["LV_ejection_fraction"]["measured"] == pytest.approx(50.0)
+    assert e["LV_ejection_fraction"]["corrected"] == pytest.approx(60.0)
+    assert e["LV_stroke_volume"]["corrected"] == pytest.approx(1.8)
+
+
+@pytest.mark.parametrize("bad", [4, 0])
+def test_rebuilt_slice_is_close_and_anatomically_plausible(stack, bad):
+    _, truth, spacing = stack
+    seg = truth.copy()
+    seg[bad] = np.roll(truth[bad], 15, axis=1)  # a slice misplaced in-plane
+    flags = np.zeros((truth.shape[0], 3), bool)
+    flags[bad] = True
+    before = seg.copy()
+    out, rebuilt = rebuild_slices(seg, flags, CLASSES, VALUES, spacing[1:])
+    np.testing.assert_array_equal(seg, before)  # the input is not changed
+    assert sorted({s for s, _ in rebuilt}) == [bad]
+    np.testing.assert_array_equal(np.delete(out, bad, 0), np.delete(seg, bad, 0))
+    d_damaged = metrics.slice_dice(seg[bad:bad + 1], truth[bad:bad + 1], [3, 2, 1])[0]
+    d_fixed = metrics.slice_dice(out[bad:bad + 1], truth[bad:bad + 1], [3, 2, 1])[0]
+    assert np.all(d_fixed > d_damaged) and d_fixed.min() > 0.75
+    lv = out[bad] == 3
+    # the myocardium is a ring: no LV cavity pixel touches background or RV
+    ring = ndimage.binary_dilation(lv) & ~lv
+    assert np.all(np.isin(out[bad][ring], (2, 3)))

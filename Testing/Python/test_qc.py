@@ -1,0 +1,106 @@
+"""The pipeline's arithmetic and preprocessing, independent of trained weights."""
+import numpy as np
+import pytest
+
+from SegmentationQCLib import metrics
+from SegmentationQCLib.case import case_from_arrays
+from SegmentationQCLib.pack import load_pack
+from SegmentationQCLib.preprocess import inside_roi
+from SegmentationQCLib.qc import Prepared, QCEngine, prepare, rebuild
+from SegmentationQCLib.slicenet import AREA_UNIT
+
+VALUES = [3, 2, 1]
+
+
+def test_rebuild_is_exact_given_true_slice_values(stack):
+    """With the true in-ROI Dice, MVSF and area, the pipeline's rebuild gives the true volume
+    Dice, including slices the segmentation misses and blobs outside the ROI."""
+    image, truth, spacing = stack
+    seg = truth.copy()
+    seg[3] = 0  # missed slice
+    seg[5] = np.roll(truth[5], 6, axis=1)  # shifted slice
+    seg[6, :6, :6] = 1  # a stray RV blob in a corner, outside the ROI
+    centre = np.array([95.0, 95.0])
+    inside = inside_roi(seg.shape[1:], centre, spacing[1:], 1.5, 128)
+    assert not inside[:6, :6].any()
+    ins = lambda a: np.where(inside, a, 0)  # noqa: E731
+    i, z, y = metrics.overlap_counts(ins(seg), ins(truth), VALUES)
+    z_all = metrics.overlap_counts(seg, seg, VALUES)[1]
+    ratio = 1.5 ** 2 / (spacing[1] * spacing[2])
+    prep = Prepared(x=None, z_in=z, z_out=z_all - z, area_ratio=ratio, centre=centre)
+    d, m, a = metrics.dice_from_counts(i, z, y), metrics.mvsf_from_counts(z, y), y / AREA_UNIT / ratio
+    slice_d, y_hat, vol = rebuild(d, m, a, prep)
+    np.testing.assert_allclose(vol, metrics.volume_dice(seg, truth, VALUES), atol=1e-9)
+    np.testing.assert_allclose(slice_d, metrics.slice_dice(seg, truth, VALUES), atol=1e-9)
+
+
+def test_roi_follows_the_segmentation_and_the_pixel_size(stack, random_pack):
+    """The same anatomy at 1.4 mm and at 0.7 mm pixels gives the same ROI content."""
+    image, truth, spacing = stack
+    pack = load_pack(random_pack)
+    coarse = prepare(case_from_arrays(image, truth, spacing), pack)
+    fine_img = np.repeat(np.repeat(image, 2, 1), 2, 2)
+    fine_lab = np.repeat(np.repeat(truth, 2, 1), 2, 2)
+    fine = prepare(case_from_arrays(fine_img, fine_lab, (spacing[0], 0.7, 0.7)), pack)
+    a, b = coarse.x[:, 1:].sum((2, 3)).numpy(), fine.x[:, 1:].sum((2, 3)).numpy()
+    assert np.abs(a - b).max() <= 0.03 * a.max()
+    # the heart sits at the ROI centre
+    _, rows, cols = np.nonzero(coarse.x[:, 1:].sum(1).numpy())
+    assert abs(np.median(rows) - 63.5) < 4 and abs(np.median(cols) - 63.5) < 4
+
+
+def test_empty_segmentation_still_gets_a_result(stack, random_pack):
+    image, truth, spacing = stack
+    res = QCEngine(random_pack).check(case_from_arrays(image, np.zeros_like(truth), spacing))
+    assert res.slice_dice.shape == (truth.shape[0], 3)
+    assert np.all((res.volume_dice >= 0) & (res.volume_dice <= 1))
+
+
+def test_check_never_changes_the_case(stack, random_pack):
+    image, truth, spacing = stack
+    case = case_from_arrays(image.copy(), truth.copy(), spacing)
+    QCEngine(random_pack).check(case)
+    np.testing.assert_array_equal(case.labels, truth)
+    np.testing.assert_array_equal(case.image, image)
+
+
+def test_pack_integrity_is_checked(random_pack, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(random_pack, bad)
+    with open(bad / "slice_qc.pt", "ab") as f:
+        f.write(b"x")
+    from SegmentationQCLib.errors import InputError
+
+    with pytest.raises(InputError, match="sha256"):
+        QCEngine(bad)
+
+
+def test_flag_rules():
+    from SegmentationQCLib.qc import QCResult, flag_slices
+
+    d = np.array([[0.5, 0.9, 0.9], [0.9, 0.6, 0.9], [0.95, 0.95, 0.95], [0.4, 0.9, 0.9]])
+    area = np.array([[0, 0, 0], [5, 5, 5], [5, 5, 5], [5, 5, 5]])
+    res = QCResult(case="c", classes=["LV", "MYO", "RV"], slice_dice=d, volume_dice=d.mean(0), seg_area=area,
+                   truth_area=area, spacing=(10.0, 1.0, 1.0), verdict="pass", flags=np.zeros(d.shape, bool),
+                   slice_high=d + 0.2)
+    t = {"LV": 0.7, "MYO": 0.7, "RV": 0.7}
+    np.testing.assert_array_equal(np.argwhere(flag_slices(res, t)), [[0, 0], [1, 1], [3, 0]])
+    assert not flag_slices(res, t, exclude_ends=1).any()  # segmented slices 1-3: only slice 2 may be flagged
+    np.testing.assert_array_equal(np.argwhere(flag_slices(res, t, flag_on="upper")), [[3, 0]])
+
+
+def test_roi_maps_go_back_onto_the_slice_grid(stack, random_pack):
+    """Sampling a slice into the ROI and mapping it back recovers it inside the ROI."""
+    import torch
+
+    from SegmentationQCLib.preprocess import to_native
+
+    image, truth, spacing = stack
+    prep = prepare(case_from_arrays(image, truth, spacing), load_pack(random_pack))
+    back = to_native(prep.x[:, 1:2], prep.theta, truth.shape[1:])[:, 0].numpy()
+    lv = (truth == 3).astype(float)
+    inner = ~prep.outside
+    assert np.abs(back - lv)[:, inner].mean() < 0.01
+    assert (back[:, prep.outside] == 0).all()

@@ -1,0 +1,44 @@
+"""The headless Slicer batch script writes what ``segqc batch`` writes (run here without Slicer)."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "SegmentationQC" / "Scripts" / "segqc_batch.py"
+
+
+def without_timings(folder: Path):
+    with open(folder / "results.csv", newline="") as f:
+        rows = [{k: v for k, v in r.items() if k != "total_ms"} for r in csv.DictReader(f)]
+    cases = {}
+    for p in sorted((folder / "cases").glob("*.json")):
+        rep = json.loads(p.read_text())
+        rep.pop("timings_ms")
+        cases[p.name] = rep
+    return rows, cases
+
+
+def test_same_outputs_as_segqc_batch(files, tiny_pack, tmp_path):
+    from SegmentationQCLib.cli import main
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("case,image,segmentation,reference\n"
+                        f"damaged,{files['image']},{files['damaged']},{files['truth']}\n"
+                        f"good,{files['image']},{files['truth']},\n"
+                        f"missing,{files['image']},nowhere.nii.gz,\n")
+    assert main(["batch", str(manifest), "-o", str(tmp_path / "segqc"), "--pack", str(tiny_pack), "--device", "cpu"]) == 0
+    run = subprocess.run([sys.executable, str(SCRIPT), "--manifest", str(manifest), "--out", str(tmp_path / "slicer"),
+                          "--pack", str(tiny_pack), "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows, cases = without_timings(tmp_path / "slicer")
+    assert (rows, cases) == without_timings(tmp_path / "segqc")
+    assert [r["status"] for r in rows] == ["ok", "ok", "error"] and set(cases) == {"damaged.json", "good.json"}
+
+
+def test_bad_manifest_exit_code(tmp_path):
+    run = subprocess.run([sys.executable, str(SCRIPT), "--manifest", str(tmp_path / "none.csv"), "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "manifest not found" in run.stderr

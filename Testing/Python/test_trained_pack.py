@@ -1,0 +1,61 @@
+"""The bundled pack against known behaviour on phantoms the tests make (not ACDC)."""
+import json
+
+import numpy as np
+import pytest
+
+from SegmentationQCLib.case import case_from_arrays
+from SegmentationQCLib.pack import PACKS_DIR, load_pack, sha256
+from SegmentationQCLib.phantom import damage_for_demo, short_axis_stack
+from SegmentationQCLib.qc import QCEngine
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return QCEngine(device="cpu")
+
+
+@pytest.fixture(scope="module", params=[0, 1, 2])
+def phantom(request):
+    return short_axis_stack(seed=request.param)
+
+
+def test_card_describes_the_pack():
+    pack = load_pack()
+    card = pack.card
+    assert card["classes"] == ["LV", "MYO", "RV"]
+    for m in card["models"].values():
+        assert sha256(pack.path / m["file"]) == m["sha256"]
+    assert set(card["training"]["validation_patients"]).isdisjoint(card["training"]["train_patients"])
+    assert (PACKS_DIR / card["name"] / "README.md").exists()
+    assert "intervals" in card and "validation" in card
+
+
+def test_perfect_scores_higher_than_damaged(engine, phantom):
+    image, truth, spacing = phantom
+    damaged, where = damage_for_demo(truth)
+    good = engine.check(case_from_arrays(image, truth, spacing))
+    bad = engine.check(case_from_arrays(image, damaged, spacing))
+    assert good.volume_dice.min() > bad.volume_dice.min()
+    hit = sorted(where)
+    intact = [i for i in range(len(truth)) if i not in where]
+    # damaged slices score lower than intact ones, for the structures the damage hit
+    assert bad.slice_dice[hit].min(1).mean() < good.slice_dice[intact].min(1).mean() - 0.3
+    assert good.verdict != "fail"
+
+
+def test_missed_slice_scores_low(engine, phantom):
+    image, truth, spacing = phantom
+    seg = truth.copy()
+    mid = len(truth) // 2
+    seg[mid] = 0  # the heart is there, the segmentation is not
+    res = engine.check(case_from_arrays(image, seg, spacing))
+    assert res.slice_dice[mid].max() < 0.5
+    assert res.flags[mid].all()
+
+
+def test_intervals_bracket_the_prediction(engine, phantom):
+    image, truth, spacing = phantom
+    res = engine.check(case_from_arrays(image, truth, spacing))
+    assert np.all(res.volume_low <= res.volume_dice) and np.all(res.volume_dice <= res.volume_high)
+    assert np.all(res.slice_low <= res.slice_dice + 1e-9) and np.all(res.slice_dice <= res.slice_high + 1e-9)

@@ -1,0 +1,151 @@
+"""Validation cases and metrics shared by the benchmark and the pack builder.
+
+Sources of validation cases (patients in the validation split only):
+- ``zoo``: segmenters of the training family (U-Nets) that never saw these patients, clean
+  and under test-time attacks;
+- ``synthetic``: manual labels with a second rater's jitter and structural failures;
+- ``heldout``: a segmenter family never used to make QC training data (dilated FCN).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import acdc
+import attacks
+import failures
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from SegmentationQCLib import metrics  # noqa: E402
+from SegmentationQCLib.case import case_from_arrays  # noqa: E402
+from SegmentationQCLib.intervals import bounds  # noqa: E402
+
+VALUES = (3, 2, 1)
+CLASSES = ("LV", "MYO", "RV")
+SLICE_MM = 10.0  # ACDC slice thickness (5-10 mm) is not stored; it does not change a Dice
+
+
+def cases(source: str, zoo: Path, seed: int = 0):
+    """Yield (name, Case, truth labels) for one source of validation cases."""
+    _, val = acdc.split(seed=seed)
+    rng = np.random.default_rng(seed + 123)
+    preds = {}
+    if source in ("zoo", "heldout"):
+        for f in sorted((zoo / "preds").glob("*.npz")):
+            if f.name.startswith("dil") != (source == "heldout"):
+                continue
+            meta = json.loads(f.with_suffix(".json").read_text())
+            z = np.load(f)
+            for k in z.files:
+                preds.setdefault(k.split("|")[0], []).append((f"{f.stem}|{k.split('|')[1]}", z[k], meta[k]))
+    for p in val:
+        for v in acdc.load_patient(p):
+            if source == "synthetic":
+                items = [("truth", v.label, None)] + [(f"jitter{i}", failures.jitter(v.label, rng), None) for i in range(2)]
+                for i in range(8):
+                    lab, names = failures.damage(v.label if i % 2 else failures.jitter(v.label, rng), rng)
+                    items.append(("+".join(names) + f"#{i}", lab, None))
+            else:
+                items = preds.get(v.key, [])
+            for tag, lab, meta in items:
+                image = v.image
+                if meta and meta["attack"] != "clean":
+                    image = attacks.apply(v.image, meta["attack"], meta["params"])
+                yield f"{v.key}|{tag}", case_from_arrays(image, lab, (SLICE_MM, acdc.PIXEL_MM, acdc.PIXEL_MM)), v.label
+
+
+def score(engine, source: str, zoo: Path, seed: int = 0) -> list[dict]:
+    """Run the engine on every case of a source; rows of predicted and true values."""
+    rows = []
+    for name, case, truth in cases(source, zoo, seed):
+        res = engine.check(case)
+        rows.append({"name": name, "source": source,
+                     "pred_vol": res.volume_dice, "true_vol": metrics.volume_dice(case.labels, truth, VALUES),
+                     "pred_slice": res.slice_dice, "true_slice": metrics.slice_dice(case.labels, truth, VALUES),
+                     "low_vol": res.volume_low, "high_vol": res.volume_high,
+                     "low_slice": res.slice_low, "high_slice": res.slice_high,
+                     "ms": res.timings_ms["total"]})
+    return rows
+
+
+def summary(rows: list[dict], threshold: float = 0.7) -> dict:
+    """Volume-Dice MAE and Pearson r per class, slice-Dice MAE, pass/fail accuracy at threshold."""
+    pv = np.stack([r["pred_vol"] for r in rows])
+    tv = np.stack([r["true_vol"] for r in rows])
+    ps = np.concatenate([r["pred_slice"] for r in rows])
+    ts = np.concatenate([r["true_slice"] for r in rows])
+    out = {"n_cases": len(rows), "n_slices": len(ps)}
+    for k, c in enumerate(CLASSES):
+        out[c] = {"vol_mae": float(np.abs(pv[:, k] - tv[:, k]).mean()),
+                  "vol_r": float(np.corrcoef(pv[:, k], tv[:, k])[0, 1]) if tv[:, k].std() > 0 else float("nan"),
+                  "slice_mae": float(np.abs(ps[:, k] - ts[:, k]).mean()),
+                  "acc": float(((pv[:, k] < threshold) == (tv[:, k] < threshold)).mean()),
+                  "true_mean": float(tv[:, k].mean()), "fail_share": float((tv[:, k] < threshold).mean())}
+    worst_p, worst_t = pv.min(1), tv.min(1)
+    out["case_acc"] = float(((worst_p < threshold) == (worst_t < threshold)).mean())
+    if rows[0]["low_vol"] is not None:
+        lo, hi = np.stack([r["low_vol"] for r in rows]), np.stack([r["high_vol"] for r in rows])
+        out["vol_coverage"] = float(((tv >= lo - 1e-9) & (tv <= hi + 1e-9)).mean())
+        slo, shi = np.concatenate([r["low_slice"] for r in rows]), np.concatenate([r["high_slice"] for r in rows])
+        out["slice_coverage"] = float(((ts >= slo - 1e-9) & (ts <= shi + 1e-9)).mean())
+    out["ms_median"] = float(np.median([r["ms"] for r in rows]))
+    return out
+
+
+EDGES = [0.0, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0001]
+
+
+def fit_intervals(rows: list[dict], coverage: float = 0.9) -> dict:
+    """Split-conformal bounds per level and class, conditional on the predicted-Dice bin.
+
+    ``below``/``above`` are the (1+coverage)/2 quantiles of pred-true and true-pred in each
+    bin (finite-sample corrected), so [pred-below, pred+above] aims at ``coverage``.
+    """
+    q = (1 + coverage) / 2
+    spec = {}
+    for level in ("slice", "volume"):
+        key = "slice" if level == "slice" else "vol"
+        p = np.concatenate([np.atleast_2d(r[f"pred_{key}"]) for r in rows])
+        t = np.concatenate([np.atleast_2d(r[f"true_{key}"]) for r in rows])
+        s = {"edges": EDGES, "below": {}, "above": {}}
+        for k, c in enumerate(CLASSES):
+            b = np.clip(np.searchsorted(EDGES, p[:, k], side="right") - 1, 0, len(EDGES) - 2)
+            lo, hi = [], []
+            for i in range(len(EDGES) - 1):
+                m = b == i
+                if m.sum() < 20:  # too few: widen to the neighbouring bins
+                    m = np.abs(b - i) <= 1
+                n = m.sum()
+                level_q = min(1.0, np.ceil((n + 1) * q) / max(n, 1))
+                lo.append(float(np.quantile(p[m, k] - t[m, k], level_q)) if n else 1.0)
+                hi.append(float(np.quantile(t[m, k] - p[m, k], level_q)) if n else 1.0)
+            s["below"][c] = [max(0.0, x) for x in lo]
+            s["above"][c] = [max(0.0, x) for x in hi]
+        spec[level] = s
+    return spec
+
+
+def apply_intervals(rows: list[dict], spec: dict) -> list[dict]:
+    """Rows with low/high bounds from ``spec`` (the engine's rule), for cross-fitting."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        for level, key in (("slice", "slice"), ("volume", "vol")):
+            r[f"low_{key}"], r[f"high_{key}"] = bounds(r[f"pred_{key}"], spec[level], CLASSES)
+        out.append(r)
+    return out
+
+
+def crossfit_coverage(rows: list[dict], coverage: float = 0.9) -> dict:
+    """Coverage of intervals fitted on one half of the validation patients, tested on the other."""
+    patient = np.array([int(r["name"][1:4]) for r in rows])
+    ids = np.unique(patient)
+    half = set(ids[::2].tolist())
+    a = [r for r, p in zip(rows, patient) if p in half]
+    b = [r for r, p in zip(rows, patient) if p not in half]
+    tested = apply_intervals(b, fit_intervals(a, coverage)) + apply_intervals(a, fit_intervals(b, coverage))
+    s = summary(tested)
+    return {"volume": s["vol_coverage"], "slice": s["slice_coverage"]}

@@ -1,0 +1,51 @@
+"""The training loop every QC model shares: AdamW + one-cycle, resumable checkpoints, a log.
+
+``OUT/last.pt`` is written every ``every`` steps (resumed from on restart), ``OUT/best.pt``
+holds the weights with the best validation score, ``OUT/log.jsonl`` one line per evaluation.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+def fit(model: torch.nn.Module, out: Path, steps: int, lr: float, seed: int,
+        train_loss: Callable[[torch.nn.Module, np.random.Generator], torch.Tensor],
+        evaluate: Callable[[torch.nn.Module], dict], score: str, higher_is_better: bool, every: int = 250) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
+    sign = 1 if higher_is_better else -1
+    step, best, rng = 0, -np.inf, np.random.default_rng(seed)
+    if (out / "last.pt").exists():
+        ck = torch.load(out / "last.pt", weights_only=False)
+        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
+        step, best, rng = ck["step"], ck["best"], ck["rng"]
+        print(f"resumed at step {step}", flush=True)
+    t0, run = time.time(), []
+    while step < steps:
+        model.train()
+        loss = train_loss(model, rng)
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        step += 1
+        run.append(loss.item())
+        if step % every == 0 or step == steps:
+            with torch.no_grad():
+                model.eval()
+                ev = evaluate(model)
+            if sign * ev[score] > best:
+                best = sign * ev[score]
+                torch.save(model.state_dict(), out / "best.pt")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "step": step, "best": best, "rng": rng}, out / "last.pt")
+            line = {"step": step, "loss": float(np.mean(run)), "val": ev, "minutes": round((time.time() - t0) / 60, 2)}
+            print(json.dumps(line), flush=True)
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(line) + "\n")
+            run = []

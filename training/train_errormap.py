@@ -1,0 +1,89 @@
+"""Train the voxel error-map network (Zhang & Chung 2019) on the QC set.
+
+    python training/train_errormap.py [--steps 3000] [--batch 16] [--out training/runs/errormap]
+
+Same samples, balancing and ROI augmentation as the slice network; the target is the true
+error map (segmentation label != manual label), the loss binary cross-entropy + soft Dice.
+Validation: error-map Dice on failing slices (true mean Dice < 0.7) and the Pearson r of
+1 - QI (mean predicted error in the ROI) with the true pixel accuracy in the ROI.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from loop import fit
+from qcset import VALUES
+from train_slice import balanced_p, load, sample_rois
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from SegmentationQCLib.errornet import ErrorNet  # noqa: E402
+from SegmentationQCLib.preprocess import model_input  # noqa: E402
+
+
+def batch(d, idx, rng, augment):
+    xi, xs, xg = sample_rois(d, idx, rng, augment)
+    return model_input(xi, xs, VALUES), (xs != xg).float()
+
+
+def loss_fn(logits, err):
+    p = torch.sigmoid(logits)
+    dice = (2 * (p * err).sum((1, 2, 3)) + 1) / (p.sum((1, 2, 3)) + err.sum((1, 2, 3)) + 1)
+    return F.binary_cross_entropy_with_logits(logits, err) + (1 - dice).mean()
+
+
+def evaluate(model, batches) -> dict:
+    dices, qi, acc = [], [], []
+    for x, err, failing in batches:
+        p = torch.sigmoid(model(x))
+        hard = (p > 0.5).float()
+        inter = (hard * err).sum((1, 2, 3))
+        den = hard.sum((1, 2, 3)) + err.sum((1, 2, 3))
+        d = torch.where(den > 0, 2 * inter / den.clamp(min=1), torch.ones_like(den))
+        dices += d[failing].tolist()
+        qi += p.mean((1, 2, 3)).tolist()
+        acc += (1 - err.mean((1, 2, 3))).tolist()
+    return {"errormap_dice_failing": float(np.mean(dices)),
+            "qi_accuracy_r": float(np.corrcoef(1 - np.array(qi), acc)[0, 1])}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    here = Path(__file__).parent
+    ap.add_argument("--data", type=Path, default=here / "runs" / "qcset")
+    ap.add_argument("--out", type=Path, default=here / "runs" / "errormap")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--base", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    tr, va = load(a.data / "train.npz"), load(a.data / "val.npz")
+    p = balanced_p(tr["dice"])
+    vrng = np.random.default_rng(a.seed + 99)
+    vidx = vrng.choice(len(va["dice"]), size=min(1500, len(va["dice"])), replace=False, p=balanced_p(va["dice"]))
+    val = []
+    for i in range(0, len(vidx), 100):
+        j = vidx[i:i + 100]
+        x, err = batch(va, j, vrng, False)
+        val.append((x.to(dev), err.to(dev), torch.from_numpy(va["dice"][j] < 0.7)))
+
+    def train_loss(model, rng):
+        x, err = batch(tr, rng.choice(len(p), a.batch, p=p), rng, True)
+        return loss_fn(model(x.to(dev)), err.to(dev))
+
+    torch.manual_seed(a.seed)
+    model = ErrorNet(len(VALUES), base=a.base).to(dev)
+    fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "errormap_dice_failing", True)
+    (a.out / "config.json").write_text(json.dumps(vars(a), default=str))
+
+
+if __name__ == "__main__":
+    main()
