@@ -61,28 +61,40 @@ def random_pack(tmp_path_factory):
 SLICE_FLAG = 0.7
 
 
-@pytest.fixture(scope="session")
-def tiny_pack(tmp_path_factory):
+def make_tiny_pack(folder, error_map: bool = False):
     """A model pack with random weights (tests never rely on a trained pack's accuracy)."""
     import hashlib
     import json
 
     import torch
 
+    from SegmentationQCLib.errornet import ErrorNet
     from SegmentationQCLib.slicenet import SliceQCNet
 
-    folder = tmp_path_factory.mktemp("tiny-pack")
     torch.manual_seed(0)
-    torch.save(SliceQCNet(width=16).state_dict(), folder / "slice_qc.pt")
+    nets = {"slice": ("slice_qc.pt", SliceQCNet(width=16), {"width": 16})}
+    if error_map:
+        nets["errormap"] = ("error_map.pt", ErrorNet(base=4), {"base": 4})
+    models = {}
+    for key, (file, net, arch) in nets.items():
+        torch.save(net.state_dict(), folder / file)
+        models[key] = {"file": file, "sha256": hashlib.sha256((folder / file).read_bytes()).hexdigest(), "arch": arch}
     card = {"name": "tiny", "version": "0", "classes": ["LV", "MYO", "RV"],
             "label_values": {"LV": 3, "MYO": 2, "RV": 1},
-            "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
-            "models": {"slice": {"file": "slice_qc.pt",
-                                 "sha256": hashlib.sha256((folder / "slice_qc.pt").read_bytes()).hexdigest(),
-                                 "arch": {"width": 16}}},
+            "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0}, "models": models,
             "thresholds": {"fail": 0.7, "review": 0.8, "slice_flag": {c: SLICE_FLAG for c in ("LV", "MYO", "RV")}}}
     (folder / "card.json").write_text(json.dumps(card, indent=1))
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_pack(tmp_path_factory):
+    return make_tiny_pack(tmp_path_factory.mktemp("tiny-pack"))
+
+
+@pytest.fixture(scope="session")
+def tiny_pack_with_error_map(tmp_path_factory):
+    return make_tiny_pack(tmp_path_factory.mktemp("tiny-pack-errormap"), error_map=True)
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ class WithMaps:
     def __init__(self, engine, truth_shw):
         self.engine, self.pack, self.truth = engine, engine.pack, truth_shw
 
-    def check(self, case):
-        res = self.engine.check(case)
+    def check(self, case, *options):
+        res = self.engine.check(case, *options)
         res.error_map = (case.labels != self.truth).astype(np.float32)
         res.surrogate = self.truth.copy()
         return res
@@ -200,3 +200,31 @@ def test_view_helpers_move_slice_views(review, sax_nodes):
     normal = slice_plane(n["volume"], review.case, 4)[1]
     assert abs(np.dot(np.array(centre) - point, normal)) < 1e-3  # the view's plane goes through the slice
     assert isinstance(renderer.slice_node, slicer.vtkMRMLSliceNode)
+
+
+def test_error_map_model_of_the_pack_makes_the_overlay(sax_nodes, tiny_pack_with_error_map, tmp_path):
+    from SegmentationQCLib.mrml_bridge import ijk_to_ras, volume_array
+    from SegmentationQCLib.qc import QCEngine
+    from SegmentationQCLib.review import export, run_review
+
+    n = sax_nodes
+    review = run_review(n["volume"], n["segmentation"], QCEngine(str(tiny_pack_with_error_map), "cpu"))
+    overlay = review.nodes["errorMap"]
+    values = volume_array(overlay)
+    assert values.shape == n["image"].shape and values.min() >= 0 and values.max() <= 1
+    assert np.array_equal(ijk_to_ras(overlay), ijk_to_ras(n["volume"]))
+    assert np.allclose(column(review.nodes["slices"], "Error fraction"), review.result.slice_error_fraction)
+    again = run_review(n["volume"], n["segmentation"], QCEngine(str(tiny_pack_with_error_map), "cpu"),
+                       nodes=review.nodes, error_map=False)
+    assert again.nodes["errorMap"] is None and n["scene"].GetNodeByID(overlay.GetID()) is None
+    assert "error_fraction" in export(review, tmp_path / "r.csv").read_text().splitlines()[0]
+
+
+def test_flagging_options_reach_the_engine(sax_nodes, tiny_engine):
+    from SegmentationQCLib.review import run_review
+
+    n = sax_nodes
+    plain = run_review(n["volume"], n["segmentation"], tiny_engine).result.flags
+    ends = run_review(n["volume"], n["segmentation"], tiny_engine, exclude_ends=1).result.flags
+    assert plain[[0, -1]].any()  # random weights: every slice scores about 0.5, below the 0.7 threshold
+    assert not ends[[0, -1]].any() and np.array_equal(ends[1:-1], plain[1:-1])

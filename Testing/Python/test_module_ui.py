@@ -57,15 +57,20 @@ def test_bound_widget_matches_its_parameter(name, widget):
     fields = parameter_fields()
     assert parameter in fields, f"{name} is bound to {parameter!r}, which the parameter node lacks"
     annotation = fields[parameter]
-    if annotation.startswith("vtkMRML"):
+    base = re.match(r"(?:Annotated\[)?(\w+)", annotation).group(1)
+    bounded = "WithinRange" in annotation
+    if base.startswith("vtkMRML"):
         assert cls == "qMRMLNodeComboBox" and props.get("nodeTypes") == [annotation]
-    elif annotation == "bool":
+    elif base == "bool":
         assert cls in ("QCheckBox", "QPushButton")
-    elif "float" in annotation:
+    elif base == "float":
         assert cls in ("ctkSliderWidget", "QDoubleSpinBox")
-        assert cls != "ctkSliderWidget" or "WithinRange" in annotation, "a slider needs a bounded float"
-    elif annotation == "str":
-        assert cls in ("QLineEdit", "QTextEdit")
+        assert cls != "ctkSliderWidget" or bounded, "a slider needs a bounded float"
+    elif base == "int":
+        assert cls in ("QSpinBox", "QSlider")
+        assert cls != "QSlider" or bounded, "a slider needs a bounded int"
+    elif base == "str":
+        assert cls == ("QComboBox" if "Choice" in annotation else "QLineEdit"), "a combo box needs Choice"
     else:
         pytest.fail(f"no check for {annotation}")
 

@@ -29,13 +29,15 @@ def test_same_outputs_as_segqc_batch(files, tiny_pack, tmp_path):
                         f"damaged,{files['image']},{files['damaged']},{files['truth']}\n"
                         f"good,{files['image']},{files['truth']},\n"
                         f"missing,{files['image']},nowhere.nii.gz,\n")
-    assert main(["batch", str(manifest), "-o", str(tmp_path / "segqc"), "--pack", str(tiny_pack), "--device", "cpu"]) == 0
-    run = subprocess.run([sys.executable, str(SCRIPT), "--manifest", str(manifest), "--out", str(tmp_path / "slicer"),
-                          "--pack", str(tiny_pack), "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    options = ["--pack", str(tiny_pack), "--device", "cpu", "--exclude-ends", "1"]
+    assert main(["batch", str(manifest), "-o", str(tmp_path / "segqc")] + options) == 0
+    run = subprocess.run([sys.executable, str(SCRIPT), "--manifest", str(manifest), "--out", str(tmp_path / "slicer")]
+                         + options, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     rows, cases = without_timings(tmp_path / "slicer")
     assert (rows, cases) == without_timings(tmp_path / "segqc")
     assert [r["status"] for r in rows] == ["ok", "ok", "error"] and set(cases) == {"damaged.json", "good.json"}
+    assert not cases["good.json"]["slices"][0]["flag"]  # --exclude-ends reached the engine
 
 
 def test_bad_manifest_exit_code(tmp_path):
