@@ -353,7 +353,7 @@ class SegmentationQCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         errorMap = review.nodes.get("errorMap") if has else None
         self.ui.errorMapOpacitySlider.enabled = errorMap is not None
         self.ui.errorMapOpacityLabel.enabled = errorMap is not None
-        self.ui.showSurrogateButton.enabled = bool(has and review.result.surrogate is not None)
+        self.ui.showSurrogateButton.enabled = bool(has and getattr(review.engine, "vae", None) is not None)
         self.ui.showSurrogateButton.toolTip = ("Show the nearest plausible segmentation" if self.ui.showSurrogateButton.enabled
                                                else "This model pack has no surrogate model")
         self.ui.correctButton.enabled = bool(has and review.result.flags.any())
@@ -518,8 +518,8 @@ class SegmentationQCLogic(ScriptedLoadableModuleLogic):
         def work(progress):
             progress(0.1, "Loading the model pack…")
             engine = self.engine(pack, device)
-            progress(0.4, "Scoring slices…")
-            return engine, engine.check(case, flagOn, excludeEnds)
+            stages = lambda fraction, stage: progress(0.4 + 0.6 * fraction, f"Scoring: {stage}…")  # noqa: E731
+            return engine, engine.check(case, flagOn, excludeEnds, progress=stages, error_map=True)
 
         task = BackgroundTask(work)
         task.inputs = (volumeNode, segmentationNode, mapping, case)
@@ -532,7 +532,8 @@ class SegmentationQCLogic(ScriptedLoadableModuleLogic):
 
         volumeNode, segmentationNode, mapping, case = task.inputs
         engine, result = task.result
-        review = Review(volumeNode, segmentationNode, mapping, case, result, engine.pack.card["thresholds"])
+        review = Review(volumeNode, segmentationNode, mapping, case, result, engine.pack.card["thresholds"],
+                        engine=engine)
         publish(review, {k: v for k, v in (nodes or {}).items() if v is not None}, errorMap)
         return review
 

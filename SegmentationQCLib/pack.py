@@ -10,11 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from .errors import InputError
-from .errornet import ErrorNet
-from .slicenet import SliceQCNet
 
 PACKS_DIR = Path(__file__).parent / "packs"
 DEFAULT_PACK = "acdc-cardiac"
@@ -52,11 +48,25 @@ class ModelPack:
     def has(self, model: str) -> bool:
         return model in self.card.get("models", {})
 
-    def load_slice_model(self, device: str = "cpu") -> SliceQCNet:
+    def load_slice_model(self, device: str = "cpu"):
+        from .slicenet import SliceQCNet
+
         return self._load("slice", lambda arch: SliceQCNet(n_classes=len(self.classes), **arch), device)
 
-    def load_error_model(self, device: str = "cpu") -> ErrorNet:
+    def load_error_model(self, device: str = "cpu"):
+        from .errornet import ErrorNet
+
         return self._load("errormap", lambda arch: ErrorNet(n_classes=len(self.classes), **arch), device)
+
+    def load_manifold_model(self, device: str = "cpu"):
+        from .manifold import PairVAE
+
+        return self._load("manifold", lambda arch: PairVAE(n_classes=len(self.classes), **arch), device)
+
+    def load_direct3d_model(self, device: str = "cpu"):
+        from .direct3d import ResNet50_3D
+
+        return self._load("direct3d", lambda arch: ResNet50_3D(n_outputs=len(self.classes), **arch), device)
 
     def _load(self, model: str, build, device: str):
         if not self.has(model):
@@ -67,6 +77,8 @@ class ModelPack:
             raise InputError(f"model pack {self.name} is incomplete: {f.name} is missing")
         if entry.get("sha256") and sha256(f) != entry["sha256"]:
             raise InputError(f"model pack {self.name}: {f.name} does not match the sha256 in its card (corrupted download?)")
+        import torch  # here, so that reading a card needs no torch
+
         net = build(entry.get("arch", {}))
         net.load_state_dict(torch.load(f, map_location=device, weights_only=True))
         return net.to(device).eval()

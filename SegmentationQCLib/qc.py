@@ -16,6 +16,7 @@ from . import metrics
 from .case import Case
 from .errors import InputError
 from .intervals import bounds
+from .methods import direct3d_estimate, errormap_estimates, fuse, manifold_estimates
 from .pack import ModelPack, load_pack
 from .preprocess import inside_roi, model_input, normalise, roi_centre, roi_theta, sample, to_native
 from .slicenet import AREA_UNIT
@@ -32,6 +33,8 @@ class Prepared:
     centre: np.ndarray
     theta: torch.Tensor | None = None  # (S, 2, 3) ROI -> slice sampling matrices
     outside: np.ndarray | None = None  # (H, W) bool, slice pixels outside the ROI
+    image: torch.Tensor | None = None  # (S, 1, H, W) normalised image on the case grid
+    labels: torch.Tensor | None = None  # (S, 1, H, W) the pack's structures' label values
 
 
 @dataclass
@@ -53,6 +56,8 @@ class QCResult:
     quality_index: float | None = None  # mean predicted error in the ROI (Zhang & Chung's QI)
     slice_error_fraction: np.ndarray | None = None  # (S,) predicted wrong / (segmented ∪ predicted wrong)
     surrogate: np.ndarray | None = None  # (S, H, W) nearest plausible labels, when the pack has a manifold model
+    method: str = "slice"  # the estimator behind slice_dice and volume_dice
+    estimates: dict = field(default_factory=dict)  # method -> (slice (S, K) or None, volume (K,))
     model: dict = field(default_factory=dict)
     slice_axis: int = 0
     timings_ms: dict = field(default_factory=dict)
@@ -78,13 +83,14 @@ def prepare(case: Case, pack: ModelPack) -> Prepared:
     spacing_rc = case.spacing[1:]
     theta = roi_theta(centre, (h, w), spacing_rc, pp["pixel_mm"], pp["roi_size"]).expand(s, 2, 3)
     img = torch.from_numpy(normalise(case.image, pp["upper_percentile"]))[:, None]
+    labels = torch.from_numpy(lab.astype(np.float32))[:, None]
     xi = sample(img, theta, pp["roi_size"], "bilinear")
-    xl = sample(torch.from_numpy(lab.astype(np.float32))[:, None], theta, pp["roi_size"], "nearest")
+    xl = sample(labels, theta, pp["roi_size"], "nearest")
     inside = inside_roi((h, w), centre, spacing_rc, pp["pixel_mm"], pp["roi_size"])
     z_all = np.stack([(lab == v).reshape(s, -1).sum(1) for v in values], 1)
     z_in = np.stack([((lab == v) & inside).reshape(s, -1).sum(1) for v in values], 1)
     return Prepared(model_input(xi, xl, values), z_in, z_all - z_in,
-                    pp["pixel_mm"] ** 2 / (spacing_rc[0] * spacing_rc[1]), centre, theta, ~inside)
+                    pp["pixel_mm"] ** 2 / (spacing_rc[0] * spacing_rc[1]), centre, theta, ~inside, img, labels)
 
 
 def rebuild(d, m, a, prep: Prepared):
@@ -98,14 +104,39 @@ def rebuild(d, m, a, prep: Prepared):
     return slice_d, y_hat, vol
 
 
-class QCEngine:
-    """Loads a pack's models once; ``check`` scores one case."""
+METHODS = ("slice", "errormap", "manifold", "direct3d", "fused")
 
-    def __init__(self, pack: ModelPack | str | None = None, device: str | None = None):
+
+class QCEngine:
+    """Loads a pack's models once; ``check`` scores one case.
+
+    ``methods``: the estimators to run, the first one giving the reported Dice (default: the
+    card's ``default_methods``). ``slice`` always runs: its per-slice values drive the rebuild
+    and, for methods without slice-level estimates, the flags.
+    """
+
+    def __init__(self, pack: ModelPack | str | None = None, device: str | None = None, methods=None):
         self.pack = pack if isinstance(pack, ModelPack) else load_pack(pack)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        card = self.pack.card
+        self.available = ["slice"] + [m for m in ("errormap", "manifold", "direct3d") if self.pack.has(m)]
+        if "fusion" in card and all(m in self.available for m in card["fusion"]["methods"]):
+            self.available.append("fused")
+        self.methods = list(methods or card.get("default_methods", ["slice"]))
+        bad = [m for m in self.methods if m not in self.available]
+        if bad:
+            raise InputError(f"method {', '.join(bad)} is not available with model pack {self.pack.name} "
+                             f"(available: {', '.join(self.available)})")
         self.slice_model = self.pack.load_slice_model(self.device)
         self.error_model = self.pack.load_error_model(self.device) if self.pack.has("errormap") else None
+        self.vae = self.pack.load_manifold_model(self.device) if self.pack.has("manifold") else None
+        self.direct3d = self.pack.load_direct3d_model(self.device) if "direct3d" in self._needed() else None
+
+    def _needed(self) -> set:
+        need = set(self.methods)
+        if "fused" in need:
+            need |= set(self.pack.card["fusion"]["methods"])
+        return need
 
     @torch.no_grad()
     def predict_slices(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -116,8 +147,9 @@ class QCEngine:
         return tuple(torch.stack([o[i] for o in outs]).mean(0).double().cpu().numpy() for i in range(3))
 
     @torch.no_grad()
-    def error_map(self, case: Case, prep: Prepared) -> tuple[np.ndarray, float, np.ndarray]:
-        """(S, H, W) P(label wrong) on the case grid, the QI and per-slice error fractions.
+    def error_map(self, case: Case, prep: Prepared):
+        """(S, H, W) P(label wrong) on the case grid, the QI, per-slice error fractions and the
+        error-map Dice estimates (slice, volume).
 
         Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
         p_roi = torch.sigmoid(self.error_model(prep.x.to(self.device))).float().cpu()
@@ -127,32 +159,76 @@ class QCEngine:
         p = np.where(prep.outside[None] & fg, 1.0, p).astype(np.float32)
         union = torch.maximum(seg.float(), p_roi).sum((1, 2, 3)).numpy()
         frac = np.where(union > 0, p_roi.sum((1, 2, 3)).numpy() / np.maximum(union, 1e-6), 0.0)
-        return p, float(p_roi.mean()), frac
+        est = errormap_estimates(p_roi[:, 0].numpy(), prep.x[:, 1:].numpy(), prep.z_out / prep.area_ratio)
+        return p, float(p_roi.mean()), frac, est
 
-    def check(self, case: Case, flag_on: str = "dice", exclude_ends: int = 0) -> QCResult:
-        """Score a case. Slices are flagged where the predicted Dice (``flag_on="dice"``) or its
+    def surrogate(self, case: Case, prep: Prepared | None = None):
+        """Manifold estimates (slice, volume) and the surrogate labels (S, H, W) in the case's values."""
+        if self.vae is None:
+            raise InputError(f"model pack {self.pack.name} has no manifold model; a surrogate needs one")
+        prep = prep or prepare(case, self.pack)
+        values = [case.class_values[c] for c in self.pack.classes]
+        sl, vol, idx, _ = manifold_estimates(self.vae, self.pack.card["models"]["manifold"], prep.image, prep.labels,
+                                             values, prep.centre, case.spacing[1:], prep.z_out, self.device)
+        return sl, vol, np.array([0] + values, dtype=case.labels.dtype)[idx]
+
+    def check(self, case: Case, flag_on: str = "dice", exclude_ends: int = 0, progress=None,
+              error_map: bool = False, surrogate: bool = False) -> QCResult:
+        """Score a case. Slices are flagged where the reported Dice (``flag_on="dice"``) or its
         interval's upper bound (``"upper"``) is below the card's per-structure threshold;
-        ``exclude_ends`` slices at each end of the segmented stack are never flagged."""
+        ``exclude_ends`` slices at each end of the segmented stack are never flagged.
+        ``error_map``/``surrogate`` ask for those outputs even when no chosen method needs them.
+        ``progress(fraction, stage)`` is called between stages; it may raise to cancel."""
+        report = progress or (lambda fraction, stage: None)
+        need = self._needed()
         t0 = time.perf_counter()
+        report(0.0, "preprocessing")
         prep = prepare(case, self.pack)
-        t1 = time.perf_counter()
+        timings = {"preprocess": 1e3 * (time.perf_counter() - t0)}
+        report(0.1, "slice model")
+        t = time.perf_counter()
         d, m, a = self.predict_slices(prep.x)
-        t2 = time.perf_counter()
         slice_d, y_hat, vol = rebuild(d, m, a, prep)
+        timings["slice"] = 1e3 * (time.perf_counter() - t)
+        est = {"slice": (slice_d, vol)}
+        extra = {}
+        if self.error_model is not None and ("errormap" in need or error_map):
+            report(0.3, "error map")
+            t = time.perf_counter()
+            emap, qi, frac, est["errormap"] = self.error_map(case, prep)
+            extra.update(error_map=emap, quality_index=qi, slice_error_fraction=frac)
+            timings["errormap"] = 1e3 * (time.perf_counter() - t)
+        if self.vae is not None and ("manifold" in need or surrogate):
+            report(0.5, "manifold search")
+            t = time.perf_counter()
+            sl, mv, extra["surrogate"] = self.surrogate(case, prep)
+            est["manifold"] = (sl, mv)
+            timings["manifold"] = 1e3 * (time.perf_counter() - t)
+        if "direct3d" in need:
+            report(0.8, "direct 3D")
+            t = time.perf_counter()
+            est["direct3d"] = (None, direct3d_estimate(self.direct3d, prep.x, self.device))
+            timings["direct3d"] = 1e3 * (time.perf_counter() - t)
+        if "fused" in need:
+            fusion = self.pack.card["fusion"]
+            est["fused"] = tuple(
+                fuse({k: est[k][i] for k in fusion["methods"] if est[k][i] is not None}, fusion[level], self.pack.classes)
+                for i, level in enumerate(("slice_weights", "volume_weights")))
+        main = self.methods[0]
+        main_slice = est[main][0] if est[main][0] is not None else slice_d
         card = self.pack.card
-        res = QCResult(case=case.name, classes=self.pack.classes, slice_dice=slice_d, volume_dice=vol,
-                       seg_area=prep.z_in + prep.z_out, truth_area=y_hat, spacing=case.spacing,
-                       verdict=verdict(vol, card["thresholds"]), flags=np.zeros(slice_d.shape, bool),
+        res = QCResult(case=case.name, classes=self.pack.classes, slice_dice=np.clip(main_slice, 0, 1),
+                       volume_dice=np.clip(est[main][1], 0, 1), seg_area=prep.z_in + prep.z_out, truth_area=y_hat,
+                       spacing=case.spacing, verdict=verdict(np.clip(est[main][1], 0, 1), card["thresholds"]),
+                       flags=np.zeros(slice_d.shape, bool), method=main,
+                       estimates={k: v for k, v in est.items() if k in need},
                        model={"name": self.pack.name, "version": self.pack.version},
-                       slice_axis=case.slice_axis, warnings=list(case.warnings))
-        _add_intervals(res, card.get("intervals"))
+                       slice_axis=case.slice_axis, warnings=list(case.warnings), **extra)
+        _add_intervals(res, card.get("intervals", {}).get(main))
         res.flags = flag_slices(res, card["thresholds"]["slice_flag"], flag_on, exclude_ends)
-        t3 = time.perf_counter()
-        res.timings_ms = {"preprocess": 1e3 * (t1 - t0), "model": 1e3 * (t2 - t1)}
-        if self.error_model is not None:
-            res.error_map, res.quality_index, res.slice_error_fraction = self.error_map(case, prep)
-            res.timings_ms["error_map"] = 1e3 * (time.perf_counter() - t3)
-        res.timings_ms["total"] = 1e3 * (time.perf_counter() - t0)
+        timings["total"] = 1e3 * (time.perf_counter() - t0)
+        res.timings_ms = timings
+        report(1.0, "done")
         return res
 
 

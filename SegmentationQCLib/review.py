@@ -37,6 +37,7 @@ class Review:
     result: object  # QCResult
     thresholds: dict  # the pack card's thresholds
     nodes: dict = field(default_factory=dict)  # OUTPUT_KEYS -> node (or None)
+    engine: object = None  # the QCEngine that scored it (computes the surrogate on demand)
 
     @property
     def scene(self):
@@ -73,17 +74,19 @@ def run_review(volume_node, segmentation_node, engine, mapping: dict | None = No
     """
     mapping = dict(mapping or guess_segment_mapping(segmentation_node, engine.pack.classes))
     case = case_from_nodes(volume_node, segmentation_node, mapping, engine.pack.classes, segmentation_node.GetName())
-    result = engine.check(case, flag_on, exclude_ends)
-    review = Review(volume_node, segmentation_node, mapping, case, result, engine.pack.card["thresholds"])
+    result = engine.check(case, flag_on, exclude_ends, error_map=error_map)
+    review = Review(volume_node, segmentation_node, mapping, case, result, engine.pack.card["thresholds"], engine=engine)
     publish(review, nodes, error_map)
     return review
 
 
 def add_surrogate(review: Review, node=None):
-    """The surrogate segmentation (nearest plausible one) as a segmentation node, or None when the
-    result has none."""
+    """The surrogate segmentation (nearest plausible one) as a segmentation node, computed on
+    demand (the latent search is the slowest step); None when the pack has no manifold model."""
     if review.result.surrogate is None:
-        return None
+        if review.engine is None or getattr(review.engine, "vae", None) is None:
+            return None
+        review.result.surrogate = review.engine.surrogate(review.case)[2]
     labels = review.case.to_input_order(review.result.surrogate)
     node = segmentation_like(review.scene, review.volume_node, labels, review.case.class_values,
                              f"{review.segmentation_node.GetName()} QC surrogate", node,

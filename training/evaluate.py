@@ -4,7 +4,10 @@ Sources of validation cases (patients in the validation split only):
 - ``zoo``: segmenters of the training family (U-Nets) that never saw these patients, clean
   and under test-time attacks;
 - ``synthetic``: manual labels with a second rater's jitter and structural failures;
-- ``heldout``: a segmenter family never used to make QC training data (dilated FCN).
+- ``heldout``: a segmenter family never used to make QC training data (dilated FCN);
+- ``shifted``: images changed by shifts never used in training (``shifts.py``: bias field,
+  ghosting, Gibbs ringing, another pixel size, another intensity curve), then segmented by
+  final training-family and held-out-family segmenters run on the shifted image.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import numpy as np
 import acdc
 import attacks
 import failures
+import segmenters
+import shifts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import metrics  # noqa: E402
@@ -41,8 +46,15 @@ def cases(source: str, zoo: Path, seed: int = 0):
             z = np.load(f)
             for k in z.files:
                 preds.setdefault(k.split("|")[0], []).append((f"{f.stem}|{k.split('|')[1]}", z[k], meta[k]))
+    models = _final_segmenters(zoo) if source == "shifted" else []
     for p in val:
         for v in acdc.load_patient(p):
+            if source == "shifted":
+                img, lab, px, names = shifts.apply_random(v.image, v.label, acdc.PIXEL_MM, rng)
+                for tag, model in models:
+                    yield (f"{v.key}|{tag}|{'+'.join(names)}",
+                           case_from_arrays(img, segmenters.predict(model, img), (SLICE_MM, px, px)), lab)
+                continue
             if source == "synthetic":
                 items = [("truth", v.label, None)] + [(f"jitter{i}", failures.jitter(v.label, rng), None) for i in range(2)]
                 for i in range(8):
@@ -55,6 +67,21 @@ def cases(source: str, zoo: Path, seed: int = 0):
                 if meta and meta["attack"] != "clean":
                     image = attacks.apply(v.image, meta["attack"], meta["params"])
                 yield f"{v.key}|{tag}", case_from_arrays(image, lab, (SLICE_MM, acdc.PIXEL_MM, acdc.PIXEL_MM)), v.label
+
+
+def _final_segmenters(zoo: Path) -> list:
+    """The last checkpoint of each segmenter family (fold 0 for the training family)."""
+    import torch
+
+    out = []
+    for tag, spec in (("u8_f0_it2000", {"family": "unet", "base": 8}), ("u4s_f0_it1000", {"family": "unet", "base": 4}),
+                      ("dil_all_it1200", {"family": "dilated", "width": 32})):
+        f = zoo / f"{tag}.pt"
+        if f.exists():
+            m = segmenters.build(spec)
+            m.load_state_dict(torch.load(f, weights_only=True))
+            out.append((tag, m.eval()))
+    return out
 
 
 def score(engine, source: str, zoo: Path, seed: int = 0) -> list[dict]:

@@ -72,7 +72,7 @@ def main() -> None:
             best = (tta, mae)
     card["tta"] = best[0]
     r = rows[best[0]]
-    card["intervals"] = evaluate.fit_intervals(r, 0.9)
+    card["intervals"] = {"slice": evaluate.fit_intervals(r, 0.9)}
     s = evaluate.summary(r)
     card["validation"] = {"cases": s["n_cases"], "slices": s["n_slices"],
                           "per_class": {c: {k: round(v, 4) for k, v in s[c].items()} for c in evaluate.CLASSES},

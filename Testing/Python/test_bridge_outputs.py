@@ -20,8 +20,8 @@ class WithMaps:
     def __init__(self, engine, truth_shw):
         self.engine, self.pack, self.truth = engine, engine.pack, truth_shw
 
-    def check(self, case, *options):
-        res = self.engine.check(case, *options)
+    def check(self, case, *options, **keywords):
+        res = self.engine.check(case, *options, **keywords)
         res.error_map = (case.labels != self.truth).astype(np.float32)
         res.surrogate = self.truth.copy()
         return res

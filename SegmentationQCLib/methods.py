@@ -1,0 +1,97 @@
+"""Dice estimators besides the slice network, and their fusion.
+
+- ``errormap``: Dice from the voxel error map: labelled voxels count as true positives with
+  weight 1-P(wrong) and false positives with weight P; unlabelled voxels predicted wrong count
+  as false negatives of the nearest structure.
+- ``manifold``: Dice between the segmentation and the surrogate found by latent search.
+- ``direct3d``: the direct volume regressor (volume level only).
+- ``fused``: per structure, a convex combination of the methods' estimates (weights fitted on
+  validation, stored in the card).
+Voxels labelled outside the ROI are false positives for every method, as in the rebuild.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from .metrics import dice_from_counts
+from .preprocess import roi_theta, sample, to_native
+
+
+def _volume(tp, fp, fn, z_out_roi):
+    """(K,) volume Dice from per-slice soft counts (S, K) plus out-of-ROI false positives."""
+    return dice_from_counts(tp.sum(0), (tp + fp).sum(0) + z_out_roi.sum(0), (tp + fn).sum(0))
+
+
+def _slice(tp, fp, fn, z_out_roi):
+    return dice_from_counts(tp, tp + fp + z_out_roi, tp + fn)
+
+
+def errormap_estimates(p_wrong: np.ndarray, onehot: np.ndarray, z_out_roi: np.ndarray):
+    """(S, K) slice and (K,) volume Dice from ROI error probabilities (S, h, w) and the
+    segmentation's ROI channels (S, K, h, w); ``z_out_roi``: out-of-ROI voxels in ROI pixels."""
+    s, k = onehot.shape[:2]
+    tp, fp, fn = np.zeros((s, k)), np.zeros((s, k)), np.zeros((s, k))
+    for i in range(s):
+        m = onehot[i] > 0.5
+        tp[i] = (m * (1 - p_wrong[i])).sum((1, 2))
+        fp[i] = (m * p_wrong[i]).sum((1, 2))
+        bg = ~m.any(0)
+        if m.any():
+            dist = np.stack([ndimage.distance_transform_edt(~c) if c.any() else np.full(c.shape, np.inf) for c in m])
+            nearest = dist.argmin(0)
+            for c in range(k):
+                fn[i, c] = (p_wrong[i] * (bg & (nearest == c))).sum()
+    return _slice(tp, fp, fn, z_out_roi), _volume(tp, fp, fn, z_out_roi)
+
+
+@torch.no_grad()
+def _encode_labels(labels: torch.Tensor, values) -> torch.Tensor:
+    idx = torch.zeros(labels.shape[0], *labels.shape[2:], dtype=torch.long)
+    for c, v in enumerate(values):
+        idx[labels[:, 0] == v] = c + 1
+    return idx
+
+
+def manifold_estimates(vae, cfg: dict, image: torch.Tensor, labels: torch.Tensor, values, centre, spacing_rc,
+                       z_out: np.ndarray, device: str):
+    """(slice (S, K), volume (K,), surrogate (S, H, W) class index, iterations) by latent search.
+
+    ``image``/``labels``: (S, 1, H, W) normalised image and label values on the case grid."""
+    from .manifold import latent_search
+
+    s, _, h, w = image.shape
+    size, px = cfg["size"], cfg["pixel_mm"]
+    theta = roi_theta(centre, (h, w), spacing_rc, px, size).expand(s, 2, 3)
+    img = sample(image, theta, size, "bilinear").to(device)
+    idx = _encode_labels(sample(labels, theta, size, "nearest"), values).to(device)
+    sur, iters = latent_search(vae, img, idx, **cfg.get("search", {}))
+    k = len(values)
+    seg1 = F.one_hot(idx, k + 1)[..., 1:].permute(0, 3, 1, 2).float()
+    sur1 = F.one_hot(sur, k + 1)[..., 1:].permute(0, 3, 1, 2).float()
+    tp = (seg1 * sur1).sum((2, 3)).double().cpu().numpy()
+    fp = (seg1 * (1 - sur1)).sum((2, 3)).double().cpu().numpy()
+    fn = ((1 - seg1) * sur1).sum((2, 3)).double().cpu().numpy()
+    z_out_roi = z_out * spacing_rc[0] * spacing_rc[1] / px ** 2
+    probs = F.one_hot(sur, k + 1).permute(0, 3, 1, 2).float().cpu()
+    native = to_native(probs, theta, (h, w))
+    native[:, 0] += native.sum(1) < 0.5  # outside the ROI: background
+    return _slice(tp, fp, fn, z_out_roi), _volume(tp, fp, fn, z_out_roi), native.argmax(1).numpy(), iters
+
+
+@torch.no_grad()
+def direct3d_estimate(model, x: torch.Tensor, device: str) -> np.ndarray:
+    """(K,) volume Dice from the slice ROIs (S, 1+K, h, w), background channel added."""
+    x = torch.cat([x[:, :1], 1 - x[:, 1:].sum(1, keepdim=True).clamp(max=1), x[:, 1:]], 1)
+    return model(x.permute(1, 0, 2, 3)[None].to(device))[0].double().cpu().numpy()
+
+
+def fuse(estimates: dict, weights: dict, classes) -> np.ndarray:
+    """Per structure, sum of weights[method][structure] x estimate; estimates: method -> (..., K)."""
+    out = None
+    for m, est in estimates.items():
+        wv = np.array([weights[m][c] for c in classes])
+        out = est * wv if out is None else out + est * wv
+    return out
