@@ -65,10 +65,10 @@ def _safe(name: str) -> str:
 
 
 def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=None, device=None,
-              flag_on: str = "dice", exclude_ends: int = 0) -> int:
+              flag_on: str = "dice", exclude_ends: int = 0, methods=None) -> int:
     rows = read_manifest(manifest)
     class_values = parse_labels(labels)
-    engine = QCEngine(pack, device)
+    engine = QCEngine(pack, device, methods)
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = {Path(r[c]).resolve() for r in rows for c in ("image", "segmentation", "reference") if r.get(c)}
     results_path = out_dir / "results.csv"

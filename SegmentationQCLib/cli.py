@@ -1,6 +1,6 @@
 """``segqc``: check one case, a batch from a manifest, or run the demo.
 
-    segqc check IMAGE SEGMENTATION [-o REPORT.json] [--labels LV=3,MYO=2,RV=1]
+    segqc check IMAGE SEGMENTATION [-o REPORT.json] [--error-map E.nii.gz] [--surrogate S.nii.gz] [--labels LV=3,MYO=2,RV=1]
     segqc batch MANIFEST.csv -o OUT_DIR [--labels ...]
     segqc demo [-o DIR]
 
@@ -17,14 +17,22 @@ from pathlib import Path
 from .errors import InputError
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def add_common_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by check, batch, demo and Slicer's headless batch script."""
     p.add_argument("--labels", help="label value of each structure, e.g. LV=3,MYO=2,RV=1 (default: ACDC's)")
     p.add_argument("--pack", help="model pack: a bundled name or a folder (default: acdc-cardiac)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    p.add_argument("--methods", type=_methods, metavar="M[,M…]",
+                   help="estimators to run, the first giving the reported Dice: slice, errormap, manifold, direct3d, "
+                        "fused (default: the model pack's)")
     p.add_argument("--flag-on", choices=["dice", "upper"], default="dice",
                    help="flag a slice when its predicted Dice (default) or its interval's upper bound is below the threshold")
     p.add_argument("--exclude-ends", type=int, default=0, metavar="N",
                    help="never flag the N most basal and N most apical segmented slices (default 0)")
+
+
+def _methods(text: str) -> list[str]:
+    return [m.strip() for m in text.split(",") if m.strip()]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,14 +43,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("segmentation")
     c.add_argument("-o", "--output", help="report JSON (default: print it on stdout)")
     c.add_argument("--error-map", help="write the voxel error map (float 0-1, the image's grid) to this file")
-    _common(c)
+    c.add_argument("--surrogate", help="write the surrogate segmentation (manifold latent search) to this file")
+    add_common_options(c)
     b = sub.add_parser("batch", help="score every case of a manifest (columns case,image,segmentation[,reference])")
     b.add_argument("manifest")
     b.add_argument("-o", "--output", required=True, help="output folder: results.csv and cases/<case>.json")
-    _common(b)
+    add_common_options(b)
     d = sub.add_parser("demo", help="make an example case, check it, and write a report and a figure")
     d.add_argument("-o", "--output", default="segqc-demo", help="output folder (default: ./segqc-demo)")
-    _common(d)
+    add_common_options(d)
     return ap
 
 
@@ -60,16 +69,20 @@ def cmd_check(a) -> int:
 
     labels = parse_labels(a.labels)
     case = read_case(a.image, a.segmentation, labels)
-    engine = QCEngine(a.pack, a.device)
-    outputs = [Path(p) for p in (a.output, a.error_map) if p]
-    for p in outputs:
-        _guard(p, [a.image, a.segmentation])
+    engine = QCEngine(a.pack, a.device, a.methods)
+    for p in (a.output, a.error_map, a.surrogate):
+        if p:
+            _guard(Path(p), [a.image, a.segmentation])
     if a.error_map and engine.error_model is None:
         raise InputError(f"model pack {engine.pack.name} has no error-map model; --error-map needs one")
-    res = engine.check(case, a.flag_on, a.exclude_ends)
+    if a.surrogate and engine.vae is None:
+        raise InputError(f"model pack {engine.pack.name} has no manifold model; --surrogate needs one")
+    res = engine.check(case, a.flag_on, a.exclude_ends, error_map=bool(a.error_map), surrogate=bool(a.surrogate))
     rep = to_report(res, a.image, a.segmentation)
     if a.error_map:
         write_image(case.to_image(res.error_map), a.error_map)
+    if a.surrogate:
+        write_image(case.to_image(res.surrogate), a.surrogate)
     if a.output:
         write_json(rep, a.output)
         print(summary(rep), file=sys.stderr)
@@ -81,13 +94,13 @@ def cmd_check(a) -> int:
 def cmd_batch(a) -> int:
     from .batch import run_batch
 
-    return run_batch(Path(a.manifest), Path(a.output), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends)
+    return run_batch(Path(a.manifest), Path(a.output), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends, a.methods)
 
 
 def cmd_demo(a) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(a.output), a.pack, a.device, a.flag_on, a.exclude_ends)
+    return run_demo(Path(a.output), a.pack, a.device, a.flag_on, a.exclude_ends, a.methods)
 
 
 def main(argv=None) -> int:

@@ -40,9 +40,11 @@ def to_report(res: QCResult, image: str = "", segmentation: str = "") -> dict:
         "schema": SCHEMA, "case": res.case, "image": str(image), "segmentation": str(segmentation),
         "model": dict(res.model), "classes": list(res.classes),
         "slice_axis": int(res.slice_axis), "slice_axis_spacing_mm": _r(res.spacing[0]),
-        "volume": vol, "slices": slices, "verdict": res.verdict,
+        "method": res.method, "volume": vol, "slices": slices, "verdict": res.verdict,
         "timings_ms": {k: round(v, 1) for k, v in res.timings_ms.items()},
         "warnings": list(res.warnings),
+        **({"estimates": {m: {"volume": {c: _r(v[1][k]) for k, c in enumerate(res.classes)}}
+                          for m, v in res.estimates.items()}} if len(res.estimates) > 1 else {}),
     }
 
 

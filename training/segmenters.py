@@ -7,36 +7,16 @@ from __future__ import annotations
 
 import time
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def _block(i: int, o: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True),
-                         nn.Conv2d(o, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
-
-
-class UNet(nn.Module):
-    def __init__(self, base: int = 16, depth: int = 4, n_classes: int = 4):
-        super().__init__()
-        ch = [base * 2 ** i for i in range(depth + 1)]
-        self.down = nn.ModuleList([_block(1 if i == 0 else ch[i - 1], ch[i]) for i in range(depth + 1)])
-        self.up = nn.ModuleList([nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2) for i in reversed(range(depth))])
-        self.dec = nn.ModuleList([_block(2 * ch[i], ch[i]) for i in reversed(range(depth))])
-        self.head = nn.Conv2d(ch[0], n_classes, 1)
-        self.multiple = 2 ** depth
-
-    def forward(self, x):
-        skips = []
-        for i, d in enumerate(self.down):
-            x = d(x if i == 0 else F.max_pool2d(x, 2))
-            skips.append(x)
-        skips.pop()
-        for up, dec in zip(self.up, self.dec):
-            x = dec(torch.cat([up(x), skips.pop()], 1))
-        return self.head(x)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from SegmentationQCLib.unet import UNet  # noqa: E402
 
 
 class DilatedNet(nn.Module):
@@ -59,7 +39,7 @@ class DilatedNet(nn.Module):
 
 def build(spec: dict) -> nn.Module:
     if spec["family"] == "unet":
-        return UNet(spec["base"], spec.get("depth", 4))
+        return UNet(1, 4, spec["base"], spec.get("depth", 4))
     if spec["family"] == "dilated":
         return DilatedNet(spec["width"])
     raise ValueError(spec["family"])

@@ -54,24 +54,21 @@ def _install_dependencies() -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    """``segqc batch``'s options (shared with the CLI), with --manifest and --out named."""
+    from SegmentationQCLib.cli import add_common_options
+
     ap = argparse.ArgumentParser(prog="segqc_batch.py", description="SegmentationQC batch inside Slicer (= segqc batch).")
     ap.add_argument("--manifest", required=True, help="CSV with columns case,image,segmentation[,reference]")
     ap.add_argument("--out", required=True, help="output folder: results.csv and cases/<case>.json")
-    ap.add_argument("--labels", help="label value of each structure, e.g. LV=3,MYO=2,RV=1 (default: ACDC's)")
-    ap.add_argument("--pack", help="model pack: a bundled name or a folder (default: acdc-cardiac)")
-    ap.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
-    ap.add_argument("--flag-on", choices=["dice", "upper"], default="dice",
-                    help="flag a slice when its predicted Dice (default) or its interval's upper bound is below the threshold")
-    ap.add_argument("--exclude-ends", type=int, default=0, metavar="N",
-                    help="never flag the N most basal and N most apical segmented slices (default 0)")
+    add_common_options(ap)
     ap.add_argument("--install-dependencies", action="store_true",
                     help="install torch (PyTorch extension) and missing packages if needed")
     return ap
 
 
 def main(argv=None) -> int:
-    a = parser().parse_args(argv)
     _find_library()
+    a = parser().parse_args(argv)
     if a.install_dependencies and _in_slicer():
         _install_dependencies()
     try:
@@ -86,7 +83,8 @@ def main(argv=None) -> int:
     from SegmentationQCLib.errors import InputError
 
     try:
-        return run_batch(Path(a.manifest), Path(a.out), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends)
+        return run_batch(Path(a.manifest), Path(a.out), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends,
+                         a.methods)
     except InputError as e:
         print(f"segqc_batch: error: {e}", file=sys.stderr)
         return 2

@@ -45,6 +45,9 @@ def test_other_label_convention(files, random_pack, capsys):
     (["check", "{image}", "{truth}", "--labels", "LV=3,MYO=2"], "no value for RV"),
     (["check", "{image}", "{truth}", "-o", "{truth}"], "is one of the inputs"),
     (["check", "{image}", "{truth}", "--pack", "nowhere"], "no model pack"),
+    (["check", "{image}", "{truth}", "--methods", "slice,magic"], "method magic is not available"),
+    (["check", "{image}", "{truth}", "--error-map", "{dir}/e.nii.gz"], "no error-map model"),
+    (["check", "{image}", "{truth}", "--surrogate", "{dir}/s.nii.gz"], "no manifold model"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, random_pack, capsys, args, message):
     args = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
