@@ -2,6 +2,8 @@
 
     segqc check IMAGE SEGMENTATION [-o REPORT.json] [--error-map E.nii.gz] [--surrogate S.nii.gz] [--labels LV=3,MYO=2,RV=1]
     segqc batch MANIFEST.csv -o OUT_DIR [--labels ...]
+    segqc correct IMAGE SEGMENTATION -o CORRECTED.nii.gz [--report REPORT.json]
+    segqc ef ED_IMAGE ED_SEGMENTATION ES_IMAGE ES_SEGMENTATION [-o MEASUREMENTS.json]
     segqc demo [-o DIR]
 
 Bad input ends with one line on stderr and exit code 2; ``SEGQC_DEBUG=1`` shows tracebacks.
@@ -49,6 +51,19 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("manifest")
     b.add_argument("-o", "--output", required=True, help="output folder: results.csv and cases/<case>.json")
     add_common_options(b)
+    r = sub.add_parser("correct", help="rebuild the flagged slices from their good neighbours into a new file")
+    r.add_argument("image")
+    r.add_argument("segmentation")
+    r.add_argument("-o", "--output", required=True, help="the corrected segmentation (a new file)")
+    r.add_argument("--report", help="report JSON with a correction section")
+    add_common_options(r)
+    e = sub.add_parser("ef", help="LV/RV volumes, mass, stroke volume and ejection fraction, measured and corrected")
+    e.add_argument("ed_image")
+    e.add_argument("ed_segmentation")
+    e.add_argument("es_image")
+    e.add_argument("es_segmentation")
+    e.add_argument("-o", "--output", help="JSON (default: print it on stdout)")
+    add_common_options(e)
     d = sub.add_parser("demo", help="make an example case, check it, and write a report and a figure")
     d.add_argument("-o", "--output", default="segqc-demo", help="output folder (default: ./segqc-demo)")
     add_common_options(d)
@@ -91,6 +106,52 @@ def cmd_check(a) -> int:
     return 0
 
 
+def _checked(a, image, segmentation):
+    from .case import parse_labels, read_case
+    from .qc import QCEngine
+
+    case = read_case(image, segmentation, parse_labels(a.labels))
+    engine = QCEngine(a.pack, a.device, a.methods)
+    return case, engine.check(case, a.flag_on, a.exclude_ends)
+
+
+def cmd_correct(a) -> int:
+    from .correction import correct
+    from .report import correction_section, summary, to_report, write_image, write_json
+
+    for p in (a.output, a.report):
+        if p:
+            _guard(Path(p), [a.image, a.segmentation])
+    case, res = _checked(a, a.image, a.segmentation)
+    fix = correct(case, res)
+    write_image(case.to_image(fix.labels), a.output)
+    rep = to_report(res, a.image, a.segmentation)
+    rep["correction"] = correction_section(fix, a.output)
+    if a.report:
+        write_json(rep, a.report)
+    print(summary(rep), file=sys.stderr)
+    rebuilt = sorted({i for i, _ in fix.rebuilt})
+    print(f"rebuilt slices {rebuilt or 'none'}; corrected segmentation in {a.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_ef(a) -> int:
+    from .correction import ejection, measurements
+    from .report import write_json
+
+    out = {}
+    for phase, image, seg in (("ED", a.ed_image, a.ed_segmentation), ("ES", a.es_image, a.es_segmentation)):
+        case, res = _checked(a, image, seg)
+        out[phase] = measurements(res.seg_area, res.flags, res.classes, case.spacing)
+    out["function"] = ejection(out["ED"], out["ES"])
+    if a.output:
+        _guard(Path(a.output), [a.ed_image, a.ed_segmentation, a.es_image, a.es_segmentation])
+        write_json(out, a.output)
+    else:
+        print(json.dumps(out, indent=1))
+    return 0
+
+
 def cmd_batch(a) -> int:
     from .batch import run_batch
 
@@ -106,7 +167,8 @@ def cmd_demo(a) -> int:
 def main(argv=None) -> int:
     a = parser().parse_args(argv)
     try:
-        return {"check": cmd_check, "batch": cmd_batch, "demo": cmd_demo}[a.command](a)
+        return {"check": cmd_check, "batch": cmd_batch, "correct": cmd_correct, "ef": cmd_ef,
+                "demo": cmd_demo}[a.command](a)
     except InputError as e:
         if os.environ.get("SEGQC_DEBUG"):
             raise

@@ -69,9 +69,19 @@ class Correction:
     measurements: dict = field(default_factory=dict)  # name -> {"measured", "corrected", "unit"}
 
 
+def _agrees(a: np.ndarray, b: np.ndarray, min_dice: float) -> bool:
+    s = a.sum() + b.sum()
+    return s == 0 or 2 * (a & b).sum() / s >= min_dice
+
+
 def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], class_values: dict,
-                   spacing_rc, groups=CARDIAC_GROUPS) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """A new label volume with flagged slices rebuilt, group by group; ``labels`` is not changed."""
+                   spacing_rc, groups=CARDIAC_GROUPS, surrogate: np.ndarray | None = None,
+                   agree: float = 0.7) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """A new label volume with flagged slices rebuilt, group by group; ``labels`` is not changed.
+
+    With a ``surrogate`` (manifold labels, same values), a flagged slice takes the surrogate's
+    shape where it agrees with the neighbours' interpolation (Dice >= ``agree``): it follows the
+    image, the interpolation only the neighbours."""
     out = labels.copy()
     rebuilt = []
     col = {c: k for k, c in enumerate(classes)}
@@ -89,6 +99,10 @@ def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], cl
             for i in np.flatnonzero(bad):
                 e = interpolate(epi, ~bad, i, spacing_rc)
                 n = interpolate(endo, ~bad, i, spacing_rc) & e
+                if surrogate is not None:
+                    se, sn = np.isin(surrogate[i], (lv, myo)), surrogate[i] == lv
+                    if _agrees(se, e, agree) and _agrees(sn, n, agree):
+                        e, n = se, sn & se
                 n &= ~(e & ~ndimage.binary_erosion(e))  # keep a wall of at least one pixel
                 out[i][np.isin(out[i], (lv, myo))] = 0
                 out[i][e] = myo
@@ -100,6 +114,8 @@ def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], cl
                 m = labels == v
                 for i in np.flatnonzero(bad):
                     new = interpolate(m, ~bad, i, spacing_rc)
+                    if surrogate is not None and _agrees(surrogate[i] == v, new, agree):
+                        new = surrogate[i] == v
                     out[i][out[i] == v] = 0
                     out[i][new & (out[i] == 0)] = v
                     rebuilt.append((int(i), c))
@@ -134,9 +150,10 @@ def ejection(ed: dict, es: dict) -> dict:
     return out
 
 
-def correct(case, result, groups=CARDIAC_GROUPS) -> Correction:
-    """Rebuild the slices ``result`` flags and correct the measurements; the case is not changed."""
+def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False) -> Correction:
+    """Rebuild the slices ``result`` flags and correct the measurements; the case is not changed.
+    ``use_surrogate``: let the result's surrogate guide the rebuild where it agrees."""
     labels, rebuilt = rebuild_slices(case.labels, result.flags, result.classes, case.class_values,
-                                     case.spacing[1:], groups)
+                                     case.spacing[1:], groups, result.surrogate if use_surrogate else None)
     return Correction(labels=labels, rebuilt=rebuilt,
                       measurements=measurements(result.seg_area, result.flags, result.classes, case.spacing))

@@ -48,6 +48,17 @@ def to_report(res: QCResult, image: str = "", segmentation: str = "") -> dict:
     }
 
 
+def correction_section(fix, output: str = "") -> dict:
+    """The report's ``correction`` section: slices rebuilt and measurements before/after."""
+    rebuilt: dict[int, list[str]] = {}
+    for i, c in fix.rebuilt:
+        rebuilt.setdefault(i, []).append(c)
+    return {"output": str(output),
+            "slices_rebuilt": [{"index": i, "structures": cs} for i, cs in sorted(rebuilt.items())],
+            "measurements": {k: {kk: (_r(vv) if isinstance(vv, float) else vv) for kk, vv in v.items()}
+                             for k, v in fix.measurements.items()}}
+
+
 def write_image(image, path: str | Path) -> Path:
     """Write a SimpleITK image, creating the folder."""
     path = Path(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,10 @@ def _final_segmenters(zoo: Path) -> list:
 
 
 def score(engine, source: str, zoo: Path, seed: int = 0) -> list[dict]:
-    """Run the engine on every case of a source; rows of predicted and true values."""
+    """Run the engine on every case of a source; rows of predicted and true values.
+
+    ``est``: every method the engine ran -> (slice (S, K) or None, volume (K,)); ``pred_*``
+    and the bounds are the engine's reported (first) method."""
     rows = []
     for name, case, truth in cases(source, zoo, seed):
         res = engine.check(case)
@@ -94,33 +98,49 @@ def score(engine, source: str, zoo: Path, seed: int = 0) -> list[dict]:
                      "pred_slice": res.slice_dice, "true_slice": metrics.slice_dice(case.labels, truth, VALUES),
                      "low_vol": res.volume_low, "high_vol": res.volume_high,
                      "low_slice": res.slice_low, "high_slice": res.slice_high,
-                     "ms": res.timings_ms["total"]})
+                     "est": res.estimates, "ms": res.timings_ms})
     return rows
 
 
+def as_method(rows: list[dict], method: str) -> list[dict]:
+    """Rows whose predictions are one method's estimates (no bounds unless it is the reported one)."""
+    out = []
+    for r in rows:
+        sl, vol = r["est"][method]
+        out.append(dict(r, pred_vol=vol, pred_slice=sl, low_vol=None, high_vol=None, low_slice=None, high_slice=None))
+    return out
+
+
 def summary(rows: list[dict], threshold: float = 0.7) -> dict:
-    """Volume-Dice MAE and Pearson r per class, slice-Dice MAE, pass/fail accuracy at threshold."""
+    """Per class: volume-Dice MAE and Pearson r, slice-Dice MAE, pass/fail accuracy at
+    ``threshold``; per case: the Williams et al. 2023 filter view (a case fails when one of its
+    structures does): precision and recall of flagging failures, cases flagged, mean true Dice
+    before and after removing the flagged cases; interval coverage when there are bounds."""
     pv = np.stack([r["pred_vol"] for r in rows])
     tv = np.stack([r["true_vol"] for r in rows])
-    ps = np.concatenate([r["pred_slice"] for r in rows])
+    has_slices = rows[0]["pred_slice"] is not None
+    ps = np.concatenate([r["pred_slice"] for r in rows]) if has_slices else None
     ts = np.concatenate([r["true_slice"] for r in rows])
-    out = {"n_cases": len(rows), "n_slices": len(ps)}
+    out = {"n_cases": len(rows), "n_slices": len(ts)}
     for k, c in enumerate(CLASSES):
         out[c] = {"vol_mae": float(np.abs(pv[:, k] - tv[:, k]).mean()),
                   "vol_r": float(np.corrcoef(pv[:, k], tv[:, k])[0, 1]) if tv[:, k].std() > 0 else float("nan"),
-                  "slice_mae": float(np.abs(ps[:, k] - ts[:, k]).mean()),
+                  "slice_mae": float(np.abs(ps[:, k] - ts[:, k]).mean()) if has_slices else float("nan"),
                   "acc": float(((pv[:, k] < threshold) == (tv[:, k] < threshold)).mean()),
                   "true_mean": float(tv[:, k].mean()), "fail_share": float((tv[:, k] < threshold).mean())}
-    worst_p, worst_t = pv.min(1), tv.min(1)
-    out["case_acc"] = float(((worst_p < threshold) == (worst_t < threshold)).mean())
+    flagged, failed = pv.min(1) < threshold, tv.min(1) < threshold
+    out["case_acc"] = float((flagged == failed).mean())
+    kept = tv[~flagged].mean(1)
+    out["filter"] = {"precision": float((flagged & failed).sum() / max(flagged.sum(), 1)),
+                     "recall": float((flagged & failed).sum() / max(failed.sum(), 1)),
+                     "flagged": int(flagged.sum()), "failures": int(failed.sum()),
+                     "mean_dice_before": float(tv.mean()), "mean_dice_after": float(kept.mean()) if len(kept) else float("nan")}
     if rows[0]["low_vol"] is not None:
         lo, hi = np.stack([r["low_vol"] for r in rows]), np.stack([r["high_vol"] for r in rows])
         out["vol_coverage"] = float(((tv >= lo - 1e-9) & (tv <= hi + 1e-9)).mean())
         slo, shi = np.concatenate([r["low_slice"] for r in rows]), np.concatenate([r["high_slice"] for r in rows])
         out["slice_coverage"] = float(((ts >= slo - 1e-9) & (ts <= shi + 1e-9)).mean())
-    out["ms_median"] = float(np.median([r["ms"] for r in rows]))
     return out
-
 
 EDGES = [0.0, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0001]
 
@@ -176,3 +196,27 @@ def crossfit_coverage(rows: list[dict], coverage: float = 0.9) -> dict:
     tested = apply_intervals(b, fit_intervals(a, coverage)) + apply_intervals(a, fit_intervals(b, coverage))
     s = summary(tested)
     return {"volume": s["vol_coverage"], "slice": s["slice_coverage"]}
+
+
+def fit_fusion(rows: list[dict], methods: list[str], step: float = 0.05) -> dict:
+    """Per structure and level, the convex weights of ``methods`` with the least absolute error
+    (grid over the simplex); a method without slice estimates gets no slice weight."""
+    grid = [w for w in product(np.arange(0, 1 + 1e-9, step), repeat=len(methods)) if abs(sum(w) - 1) < 1e-6]
+    out = {"methods": list(methods)}
+    for level, idx, true_key in (("slice_weights", 0, "true_slice"), ("volume_weights", 1, "true_vol")):
+        usable = [m for m in methods if rows[0]["est"][m][idx] is not None]
+        est = {m: np.concatenate([np.atleast_2d(r["est"][m][idx]) for r in rows]) for m in usable}
+        true = np.concatenate([np.atleast_2d(r[true_key]) for r in rows])
+        weights = {m: {} for m in methods}
+        for k, c in enumerate(CLASSES):
+            best = None
+            for w in grid:
+                if any(wi > 0 for m, wi in zip(methods, w) if m not in usable):
+                    continue
+                err = np.abs(sum(wi * est[m][:, k] for m, wi in zip(methods, w) if m in usable) - true[:, k]).mean()
+                if best is None or err < best[0]:
+                    best = (err, w)
+            for m, wi in zip(methods, best[1]):
+                weights[m][c] = round(float(wi), 3)
+        out[level] = weights
+    return out

@@ -1,10 +1,13 @@
-"""Assemble the bundled model pack from a trained slice model, calibrated on validation.
+"""Assemble the bundled model pack from the trained models, calibrated on validation.
 
-    python training/make_pack.py [--slice training/runs/slice/best.pt] [--out SegmentationQCLib/packs/acdc-cardiac]
+    python training/make_pack.py [--out SegmentationQCLib/packs/acdc-cardiac]
 
-Writes the weights, ``card.json`` (preprocessing, thresholds, conformal intervals fitted on
-the validation patients, validation metrics, sha256) and a human-readable ``README.md``.
-Test-time flips are kept only if they lower the validation slice-Dice MAE.
+Takes ``runs/slice/best.pt`` and, when trained, ``runs/errormap``, ``runs/vae`` and
+``runs/direct3d``. On the validation patients it decides test-time flips (kept only if they
+lower the slice-Dice MAE), fits the fusion weights, picks the default method (lowest mean of
+the in-domain and shifted-domain volume-Dice MAE), fits conformal intervals for each method,
+sets per-structure slice-flag thresholds (at most 5 % of acceptable slices, true Dice >= 0.7,
+flagged), and writes ``card.json`` (with sha256s and validation metrics) and ``README.md``.
 """
 from __future__ import annotations
 
@@ -21,64 +24,118 @@ import torch
 import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from SegmentationQCLib.methods import fuse  # noqa: E402
 from SegmentationQCLib.pack import ModelPack, sha256  # noqa: E402
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
+RUNS = HERE / "runs"
+MODELS = {  # pack model name -> (run folder, weights file in the pack, arch from the run's config)
+    "slice": ("slice", "slice_qc.pt", lambda c: {"width": c["width"]}),
+    "errormap": ("errormap", "error_map.pt", lambda c: {"base": c["base"]}),
+    "manifold": ("vae", "manifold_vae.pt", lambda c: {"latent": c["latent"], "size": 96}),
+    "direct3d": ("direct3d", "direct3d.pt", lambda c: {"in_channels": 5, "base": c["base"]}),
+}
 
 
-def base_card(weights: Path, arch: dict, training: dict) -> dict:
-    return {
-        "name": "acdc-cardiac", "version": "1.0.0", "date": datetime.date.today().isoformat(),
-        "description": "Per-slice Dice QC for cardiac cine MRI short-axis stacks (LV cavity, LV myocardium, RV cavity).",
-        "classes": ["LV", "MYO", "RV"], "label_values": {"LV": 3, "MYO": 2, "RV": 1},
-        "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
-        "models": {"slice": {"file": weights.name, "sha256": sha256(weights), "arch": arch}},
-        "thresholds": {"fail": 0.7, "review": 0.8, "slice_flag": {"LV": 0.7, "MYO": 0.7, "RV": 0.7}},
-        "tta": False, "training": training,
-    }
+def add_models(card: dict, out: Path) -> None:
+    for name, (run, file, arch) in MODELS.items():
+        best = RUNS / run / "best.pt"
+        if not best.exists():
+            continue
+        cfg = json.loads((RUNS / run / "config.json").read_text())
+        shutil.copy(best, out / file)
+        card["models"][name] = {"file": file, "sha256": sha256(out / file), "arch": arch(cfg),
+                                "trained": {k: cfg[k] for k in ("steps", "batch", "lr", "seed") if k in cfg}}
+    if "manifold" in card["models"]:
+        card["models"]["manifold"].update(size=96, pixel_mm=2.0, search={"steps": 30, "lr": 0.05, "tol": 1e-3,
+                                                                          "seg_weight": 1.0})
+
+
+def flag_thresholds(rows: list[dict], method: str) -> dict:
+    """Per structure: the 5th percentile of the predicted slice Dice of acceptable slices."""
+    r = evaluate.as_method(rows, method) if method in rows[0]["est"] and rows[0]["est"][method][0] is not None else rows
+    p = np.concatenate([x["pred_slice"] for x in r])
+    t = np.concatenate([x["true_slice"] for x in r])
+    return {c: round(float(np.clip(np.quantile(p[t[:, k] >= 0.7, k], 0.05), 0.4, 0.8)), 3)
+            for k, c in enumerate(evaluate.CLASSES)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--slice", type=Path, default=HERE / "runs" / "slice" / "best.pt")
-    ap.add_argument("--zoo", type=Path, default=HERE / "runs" / "zoo")
+    ap.add_argument("--zoo", type=Path, default=RUNS / "zoo")
     ap.add_argument("--out", type=Path, default=ROOT / "SegmentationQCLib" / "packs" / "acdc-cardiac")
     a = ap.parse_args()
     torch.set_num_threads(2)
-    cfg = json.loads((a.slice.parent / "config.json").read_text())
     a.out.mkdir(parents=True, exist_ok=True)
-    weights = a.out / "slice_qc.pt"
-    shutil.copy(a.slice, weights)
     split = json.loads((a.zoo / "split.json").read_text())
-    training = {"data": "ACDC training set (Bernard et al., IEEE TMI 2018), 80 patients, ED and ES",
-                "train_patients": split["train"], "validation_patients": split["val"],
-                "segmenter_folds": split["folds"], "steps": cfg["steps"], "batch": cfg["batch"], "seed": cfg["seed"],
-                "reproduce": "python training/build_zoo.py && python training/qcset.py && "
-                             "python training/train_slice.py && python training/make_pack.py"}
-    card = base_card(weights, {"width": cfg["width"]}, training)
-    (a.out / "card.json").write_text(json.dumps(card, indent=1))
+    slice_cfg = json.loads((RUNS / "slice" / "config.json").read_text())
+    card = {
+        "name": "acdc-cardiac", "version": "1.0.0", "date": datetime.date.today().isoformat(),
+        "description": "Segmentation QC for cardiac cine MRI short-axis stacks (LV cavity, LV myocardium, RV cavity).",
+        "classes": ["LV", "MYO", "RV"], "label_values": {"LV": 3, "MYO": 2, "RV": 1},
+        "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
+        "models": {}, "tta": False, "default_methods": ["slice"],
+        "thresholds": {"fail": 0.7, "review": 0.8, "slice_flag": {"LV": 0.7, "MYO": 0.7, "RV": 0.7}},
+        "training": {"data": "ACDC training set (Bernard et al., IEEE TMI 2018), 80 patients, ED and ES",
+                     "train_patients": split["train"], "validation_patients": split["val"],
+                     "segmenter_folds": split["folds"], "seed": slice_cfg["seed"],
+                     "reproduce": "python training/build_zoo.py && python training/qcset.py && python training/train_slice.py"
+                                  " && python training/train_errormap.py && python training/train_vae.py"
+                                  " && python training/train_direct3d.py && python training/make_pack.py"},
+    }
+    add_models(card, a.out)
 
-    rows, best = {}, None
+    def engine(methods):
+        return QCEngine(ModelPack(a.out, card), "cpu", methods)
+
+    def in_domain(e):
+        return evaluate.score(e, "zoo", a.zoo) + evaluate.score(e, "synthetic", a.zoo)
+
+    best = None
     for tta in (False, True):
         card["tta"] = tta
-        engine = QCEngine(ModelPack(a.out, card), "cpu")
-        r = evaluate.score(engine, "zoo", a.zoo) + evaluate.score(engine, "synthetic", a.zoo)
+        r = in_domain(engine(["slice"]))
         mae = np.mean([np.abs(x["pred_slice"] - x["true_slice"]).mean() for x in r])
         print(f"tta={tta}: validation slice-Dice MAE {mae:.4f}", flush=True)
-        rows[tta] = r
         if best is None or mae < best[1]:
             best = (tta, mae)
     card["tta"] = best[0]
-    r = rows[best[0]]
-    card["intervals"] = {"slice": evaluate.fit_intervals(r, 0.9)}
-    s = evaluate.summary(r)
-    card["validation"] = {"cases": s["n_cases"], "slices": s["n_slices"],
-                          "per_class": {c: {k: round(v, 4) for k, v in s[c].items()} for c in evaluate.CLASSES},
-                          "interval_coverage_90_crossfit": evaluate.crossfit_coverage(r, 0.9),
-                          "sources": "validation patients: training-family segmenters (clean and attacked) "
-                                     "and synthetic failures"}
+
+    methods = [m for m in ("slice", "errormap", "manifold", "direct3d") if m in card["models"]]
+    e = engine(methods)
+    rows = {"in-domain": in_domain(e), "shifted": evaluate.score(e, "shifted", a.zoo)}
+    if len(methods) > 1:
+        card["fusion"] = evaluate.fit_fusion(rows["in-domain"], methods)
+        for rs in rows.values():
+            for r in rs:
+                r["est"]["fused"] = tuple(
+                    fuse({m: r["est"][m][i] for m in methods if r["est"][m][i] is not None},
+                         card["fusion"][lvl], evaluate.CLASSES)
+                    for i, lvl in enumerate(("slice_weights", "volume_weights")))
+        methods.append("fused")
+    scores = {m: {k: evaluate.summary(evaluate.as_method(rs, m)) for k, rs in rows.items()} for m in methods}
+    for m, s in scores.items():
+        print(m, {k: round(np.mean([v[c]["vol_mae"] for c in evaluate.CLASSES]), 4) for k, v in s.items()}, flush=True)
+    default = min(methods, key=lambda m: np.mean([np.mean([s[c]["vol_mae"] for c in evaluate.CLASSES])
+                                                   for s in scores[m].values()]))
+    card["default_methods"] = [default]
+    card["intervals"] = {m: evaluate.fit_intervals(evaluate.as_method(rows["in-domain"], m), 0.9)
+                         for m in methods if rows["in-domain"][0]["est"][m][0] is not None}
+    card["thresholds"]["slice_flag"] = flag_thresholds(rows["in-domain"], default)
+    main_rows = evaluate.apply_intervals(evaluate.as_method(rows["in-domain"], default), card["intervals"][default]) \
+        if default in card["intervals"] else evaluate.as_method(rows["in-domain"], default)
+    s = evaluate.summary(main_rows)
+    card["validation"] = {
+        "cases": s["n_cases"], "slices": s["n_slices"], "default_method": default,
+        "per_class": {c: {k: round(v, 4) for k, v in s[c].items()} for c in evaluate.CLASSES},
+        "interval_coverage_90_crossfit": evaluate.crossfit_coverage(evaluate.as_method(rows["in-domain"], default), 0.9)
+        if default in card["intervals"] else None,
+        "method_volume_mae": {m: {k: round(float(np.mean([v[c]["vol_mae"] for c in evaluate.CLASSES])), 4)
+                                  for k, v in sc.items()} for m, sc in scores.items()},
+        "sources": "validation patients: training-family segmenters (clean and attacked) and synthetic failures; "
+                   "shifted: unseen artefacts and pixel sizes"}
     (a.out / "card.json").write_text(json.dumps(card, indent=1))
     (a.out / "README.md").write_text(model_card_md(card))
     print(json.dumps(card["validation"], indent=1))
@@ -86,24 +143,30 @@ def main() -> None:
 
 def model_card_md(card: dict) -> str:
     v = card["validation"]
+    models = "\n".join(f"- `{m}`: `{e['file']}`, sha256 `{e['sha256']}`, arch {e['arch']}"
+                       for m, e in card["models"].items())
     lines = [f"# Model pack `{card['name']}` {card['version']} ({card['date']})", "", card["description"], "",
              "## Training data", f"{card['training']['data']}. Split by patient: "
              f"{len(card['training']['train_patients'])} training, {len(card['training']['validation_patients'])} "
              "validation (never seen by a segmenter or a QC model in training).",
              f"Validation patients: {card['training']['validation_patients']}.", "",
-             "## Model", f"2D residual CNN on a {card['preprocessing']['roi_size']}-pixel ROI at "
-             f"{card['preprocessing']['pixel_mm']} mm (image + one channel per structure); predicts slice Dice, "
-             f"MVSF and true area per structure. Test-time flips: {card['tta']}.",
-             f"Weights `{card['models']['slice']['file']}`, sha256 `{card['models']['slice']['sha256']}`.", "",
-             f"## Validation ({v['cases']} cases, {v['slices']} slices)",
+             "## Models", models, "",
+             f"Input: a {card['preprocessing']['roi_size']}-pixel ROI at {card['preprocessing']['pixel_mm']} mm "
+             f"(image + one channel per structure). Test-time flips: {card['tta']}. "
+             f"Default method: `{card['default_methods'][0]}`.", "",
+             f"## Validation of the default method ({v['cases']} cases, {v['slices']} slices)",
              "| structure | volume-Dice MAE | r | slice-Dice MAE | accuracy at 0.7 |", "|---|---|---|---|---|"]
     for c, m in v["per_class"].items():
         lines.append(f"| {c} | {m['vol_mae']:.3f} | {m['vol_r']:.3f} | {m['slice_mae']:.3f} | {100 * m['acc']:.1f} % |")
-    cov = v["interval_coverage_90_crossfit"]
-    lines += ["", f"Nominal 90 % intervals, cross-fitted over two halves of the validation patients: "
-              f"volume coverage {100 * cov['volume']:.1f} %, slice coverage {100 * cov['slice']:.1f} %.", "",
-              "## Thresholds", f"verdict fail below {card['thresholds']['fail']}, review below "
-              f"{card['thresholds']['review']}; slice flag below {card['thresholds']['slice_flag']}.", "",
+    lines += ["", "Mean volume-Dice MAE by method (in-domain / shifted): " + "; ".join(
+        f"{m} {x['in-domain']:.3f} / {x['shifted']:.3f}" for m, x in v["method_volume_mae"].items())]
+    cov = v.get("interval_coverage_90_crossfit")
+    if cov:
+        lines += ["", f"Nominal 90 % intervals, cross-fitted over two halves of the validation patients: "
+                      f"volume coverage {100 * cov['volume']:.1f} %, slice coverage {100 * cov['slice']:.1f} %."]
+    lines += ["", "## Thresholds", f"verdict fail below {card['thresholds']['fail']}, review below "
+              f"{card['thresholds']['review']}; slice flag below {card['thresholds']['slice_flag']} "
+              "(5th percentile of the predicted Dice of validation slices whose true Dice is >= 0.7).", "",
               "## Reproduce", f"`{card['training']['reproduce']}` (seed {card['training']['seed']}).", "",
               "Cite Bernard et al., IEEE TMI 37(11), 2018 for the ACDC data."]
     return "\n".join(lines) + "\n"

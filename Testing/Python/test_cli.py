@@ -88,3 +88,31 @@ def test_batch_manifest_without_columns(files, random_pack, capsys):
     m.write_text("name,img\nx,y\n")
     assert main(["batch", str(m), "-o", str(files["dir"] / "o"), "--pack", str(random_pack)]) == 2
     assert "needs the columns case,image,segmentation" in capsys.readouterr().err
+
+
+def test_correct_writes_a_new_file_and_a_correction_section(files, random_pack, capsys):
+    out, rep = files["dir"] / "fixed.nii.gz", files["dir"] / "fixed.json"
+    before = files["damaged"].read_bytes()
+    assert main(["correct", str(files["image"]), str(files["damaged"]), "-o", str(out), "--report", str(rep),
+                 "--pack", str(random_pack)]) == 0
+    assert files["damaged"].read_bytes() == before and out.exists()
+    section = json.loads(rep.read_text())["correction"]
+    assert set(section["measurements"]) == {"LV_volume", "LV_mass", "RV_volume"}
+    assert all(set(m) == {"measured", "corrected", "unit"} for m in section["measurements"].values())
+    assert main(["correct", str(files["image"]), str(files["damaged"]), "-o", str(files["damaged"]),
+                 "--pack", str(random_pack)]) == 2
+
+
+def test_ejection_fraction_from_ed_and_es(files, random_pack, capsys):
+    import SimpleITK as sitk
+
+    from SegmentationQCLib.metrics import volume_ml
+
+    assert main(["ef", str(files["image"]), str(files["truth"]), str(files["image"]), str(files["damaged"]),
+                 "--pack", str(random_pack)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ed = sitk.GetArrayFromImage(sitk.ReadImage(str(files["truth"])))
+    es = sitk.GetArrayFromImage(sitk.ReadImage(str(files["damaged"])))
+    edv, esv = volume_ml(ed, 3, (8.0, 1.4, 1.4)), volume_ml(es, 3, (8.0, 1.4, 1.4))
+    assert out["ED"]["LV_volume"]["measured"] == pytest.approx(edv)
+    assert out["function"]["LV_ejection_fraction"]["measured"] == pytest.approx(100 * (edv - esv) / edv)

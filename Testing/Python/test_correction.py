@@ -51,3 +51,17 @@ def test_rebuilt_slice_is_close_and_anatomically_plausible(stack, bad):
     # the myocardium is a ring: no LV cavity pixel touches background or RV
     ring = ndimage.binary_dilation(lv) & ~lv
     assert np.all(np.isin(out[bad][ring], (2, 3)))
+
+
+def test_surrogate_guides_the_rebuild_only_where_it_agrees(stack):
+    _, truth, spacing = stack
+    seg = truth.copy()
+    seg[4] = 0
+    flags = np.zeros((truth.shape[0], 3), bool)
+    flags[4] = True
+    guided, _ = rebuild_slices(seg, flags, CLASSES, VALUES, spacing[1:], surrogate=truth)
+    np.testing.assert_array_equal(guided[4], truth[4])  # the surrogate agrees with the neighbours: it is used
+    plain, _ = rebuild_slices(seg, flags, CLASSES, VALUES, spacing[1:])
+    wrong = np.zeros_like(truth)
+    fallback, _ = rebuild_slices(seg, flags, CLASSES, VALUES, spacing[1:], surrogate=wrong)
+    np.testing.assert_array_equal(fallback, plain)  # an empty surrogate disagrees: interpolation
