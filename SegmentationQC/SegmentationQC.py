@@ -75,6 +75,8 @@ class SegmentationQCParameterNode:
     segmentMapping: JSON {"segmentation": node ID, "structures": {structure: segment ID or null}},
         edited in the Structures rows.
     modelPack: a bundled pack name or a pack folder; empty for the default pack.
+    methods: the estimators, comma-separated, the first giving the reported Dice (slice,
+        errormap, manifold, direct3d, fused); empty for the pack's default.
     flagOn, excludeEnds: how slices are flagged: predicted Dice ("dice") or its interval's upper
         bound ("upper") below the pack's threshold; the N end slices of the stack never flagged.
     showErrorMap, errorMapOpacity: the error map overlay, when the pack has an error-map model.
@@ -85,6 +87,7 @@ class SegmentationQCParameterNode:
     inputSegmentation: vtkMRMLSegmentationNode
     segmentMapping: str = ""
     modelPack: str = ""
+    methods: str = ""
     flagOn: Annotated[str, Choice(["dice", "upper"])] = "dice"
     excludeEnds: Annotated[int, WithinRange(0, 5)] = 0
     showErrorMap: bool = True
@@ -288,7 +291,8 @@ class SegmentationQCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if not any(self.currentMapping().values()):
                 self._fillMappingRows()
             self._task = self.logic.startProcess(p.inputVolume, p.inputSegmentation, self.currentMapping(),
-                                                 p.modelPack or None, flagOn=p.flagOn, excludeEnds=p.excludeEnds)
+                                                 p.modelPack or None, flagOn=p.flagOn, excludeEnds=p.excludeEnds,
+                                                 methods=p.methods)
         except Exception as e:
             slicer.util.errorDisplay(f"SegmentationQC could not start: {e}")
             logging.exception("SegmentationQC")
@@ -366,7 +370,7 @@ class SegmentationQCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         flagged = int(review.result.flags.any(axis=1).sum())
         qi = review.result.quality_index
         self.ui.verdictLabel.text = (f"<b style='color:{color}'>{verdict.upper()}</b> — {flagged} flagged slice(s) "
-                                     f"of {review.result.flags.shape[0]}"
+                                     f"of {review.result.flags.shape[0]}; Dice by {review.result.method}"
                                      + (f"; mean predicted error {qi:.3f}" if qi is not None else ""))
         self.ui.statusLabel.text = "; ".join(review.result.warnings) or f"Done in {review.result.timings_ms['total']:.0f} ms"
         self.logic.showReview(review, self._parameterNode.errorMapOpacity)
@@ -467,13 +471,17 @@ class SegmentationQCLogic(ScriptedLoadableModuleLogic):
         if torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=f">={MINIMUM_TORCH}") is None:
             raise RuntimeError("PyTorch was not installed; SegmentationQC cannot run without it")
 
-    def engine(self, pack: Optional[str] = None, device: Optional[str] = None):
-        """The engine for a pack (bundled name or folder; None: default), loaded once and kept."""
-        key = (pack or "", device or "")
+    def engine(self, pack: Optional[str] = None, device: Optional[str] = None, methods=None):
+        """The engine for a pack (bundled name or folder; None: default) and its estimators
+        (``methods``: a list or a comma-separated string, the first giving the reported Dice;
+        None or empty: the pack's default), loaded once and kept. A method the pack lacks
+        raises ``InputError``."""
+        names = methods.split(",") if isinstance(methods, str) else methods or []
+        key = (pack or "", device or "", tuple(m.strip() for m in names if m.strip()))
         if key not in self._engines:
             from SegmentationQCLib.qc import QCEngine
 
-            self._engines[key] = QCEngine(pack, device)
+            self._engines[key] = QCEngine(pack, device, list(key[2]) or None)
         return self._engines[key]
 
     @staticmethod
@@ -486,7 +494,7 @@ class SegmentationQCLogic(ScriptedLoadableModuleLogic):
 
     def process(self, volumeNode, segmentationNode, mapping: Optional[dict] = None, pack: Optional[str] = None,
                 device: Optional[str] = None, errorMap: bool = True, nodes: Optional[dict] = None,
-                flagOn: str = "dice", excludeEnds: int = 0):
+                flagOn: str = "dice", excludeEnds: int = 0, methods=None):
         """Score ``segmentationNode`` against ``volumeNode`` and create the output nodes.
 
         :param mapping: {structure: segment ID or None}; guessed from segment names when omitted.
@@ -496,16 +504,18 @@ class SegmentationQCLogic(ScriptedLoadableModuleLogic):
         :param flagOn: flag a slice when its predicted Dice ("dice") or the upper bound of its
             interval ("upper") is below the pack's threshold.
         :param excludeEnds: never flag this many slices at each end of the segmented stack.
+        :param methods: estimators (list or comma-separated string: slice, errormap, manifold,
+            direct3d, fused), the first giving the reported Dice; None for the pack's default.
         :return: a ``SegmentationQCLib.review.Review``: ``.result`` (QCResult), ``.nodes``, ``.report()``.
         """
         from SegmentationQCLib.review import run_review
 
-        return run_review(volumeNode, segmentationNode, self.engine(pack, device), mapping, nodes, errorMap,
-                          flagOn, excludeEnds)
+        return run_review(volumeNode, segmentationNode, self.engine(pack, device, methods), mapping, nodes,
+                          errorMap, flagOn, excludeEnds)
 
     def startProcess(self, volumeNode, segmentationNode, mapping: Optional[dict] = None,
                      pack: Optional[str] = None, device: Optional[str] = None, flagOn: str = "dice",
-                     excludeEnds: int = 0):
+                     excludeEnds: int = 0, methods=None):
         """``process`` split for the panel: reads the nodes now, runs the engine in a background
         thread, returns the ``BackgroundTask``; call ``finishProcess`` once it is done."""
         from SegmentationQCLib.background import BackgroundTask
@@ -517,7 +527,7 @@ class SegmentationQCLogic(ScriptedLoadableModuleLogic):
 
         def work(progress):
             progress(0.1, "Loading the model pack…")
-            engine = self.engine(pack, device)
+            engine = self.engine(pack, device, methods)
             stages = lambda fraction, stage: progress(0.4 + 0.6 * fraction, f"Scoring: {stage}…")  # noqa: E731
             return engine, engine.check(case, flagOn, excludeEnds, progress=stages, error_map=True)
 
@@ -589,14 +599,14 @@ class SegmentationQCLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def processFiles(manifest, outDir, labels: Optional[str] = None, pack: Optional[str] = None,
-                     device: Optional[str] = None, flagOn: str = "dice", excludeEnds: int = 0) -> int:
+                     device: Optional[str] = None, flagOn: str = "dice", excludeEnds: int = 0, methods=None) -> int:
         """Score every case of a manifest CSV (case,image,segmentation[,reference]) into outDir:
-        results.csv and cases/<case>.json, exactly as ``segqc batch``."""
+        results.csv and cases/<case>.json, exactly as ``segqc batch`` (``methods``: a list)."""
         from pathlib import Path
 
         from SegmentationQCLib.batch import run_batch
 
-        return run_batch(Path(manifest), Path(outDir), labels, pack, device, flagOn, excludeEnds)
+        return run_batch(Path(manifest), Path(outDir), labels, pack, device, flagOn, excludeEnds, methods)
 
 
 def _pydeps():

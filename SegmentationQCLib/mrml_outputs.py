@@ -52,7 +52,9 @@ def _table_node(scene, columns, name: str, node=None):
 
 
 def structure_table(scene, result: QCResult, thresholds: dict, name: str = "QC structures", node=None):
-    """One row per structure: predicted volume Dice, its interval, pass/review/fail, flagged slices."""
+    """One row per structure: predicted volume Dice (by ``result.method``), its interval,
+    pass/review/fail, flagged slices, then the volume Dice of each other method run
+    ("Dice (<method>)")."""
     k = len(result.classes)
     low = result.volume_low if result.volume_low is not None else np.full(k, np.nan)
     high = result.volume_high if result.volume_high is not None else np.full(k, np.nan)
@@ -64,7 +66,8 @@ def structure_table(scene, result: QCResult, thresholds: dict, name: str = "QC s
         _column("High", [float(v) for v in high]),
         _column("Status", [status(float(v), thresholds) for v in result.volume_dice], "string"),
         _column("Flagged slices", flagged, "string"),
-    ], name, node)
+    ] + [_column(f"Dice ({m})", [float(v) for v in volume])
+         for m, (_, volume) in result.estimates.items() if m != result.method], name, node)
 
 
 def slice_table(scene, result: QCResult, name: str = "QC slices", node=None):

@@ -45,6 +45,9 @@ def column(table_node, name):
 def test_tables_and_plot(review):
     res = review.result
     structures, slices, chart = review.nodes["structures"], review.nodes["slices"], review.nodes["plot"]
+    t = structures.GetTable()
+    assert [t.GetColumnName(i) for i in range(t.GetNumberOfColumns())] == [
+        "Structure", "Predicted Dice", "Low", "High", "Status", "Flagged slices"]  # one method: no extra column
     assert column(structures, "Structure") == ["LV", "MYO", "RV"]
     assert np.allclose(column(structures, "Predicted Dice"), res.volume_dice)
     assert set(column(structures, "Status")) <= {"pass", "review", "fail"}
@@ -218,6 +221,20 @@ def test_error_map_model_of_the_pack_makes_the_overlay(sax_nodes, tiny_pack_with
                        nodes=review.nodes, error_map=False)
     assert again.nodes["errorMap"] is None and n["scene"].GetNodeByID(overlay.GetID()) is None
     assert "error_fraction" in export(review, tmp_path / "r.csv").read_text().splitlines()[0]
+
+
+def test_other_methods_get_a_dice_column(sax_nodes, tiny_pack_with_error_map):
+    from SegmentationQCLib.qc import QCEngine
+    from SegmentationQCLib.review import run_review
+
+    n = sax_nodes
+    engine = QCEngine(str(tiny_pack_with_error_map), "cpu", ["errormap", "slice"])
+    review = run_review(n["volume"], n["segmentation"], engine)
+    res, t = review.result, review.nodes["structures"].GetTable()
+    assert res.method == "errormap" and set(res.estimates) == {"errormap", "slice"}
+    assert [t.GetColumnName(i) for i in range(t.GetNumberOfColumns())][-2:] == ["Flagged slices", "Dice (slice)"]
+    assert np.allclose(column(review.nodes["structures"], "Predicted Dice"), res.volume_dice)
+    assert np.allclose(column(review.nodes["structures"], "Dice (slice)"), res.estimates["slice"][1])
 
 
 def test_flagging_options_reach_the_engine(sax_nodes, tiny_engine):

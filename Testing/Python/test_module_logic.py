@@ -108,6 +108,19 @@ def test_background_process_equals_process(module, sax_nodes):
     logic.setOverlayOpacity(0.7)
 
 
+def test_methods_reach_the_engine(module, sax_nodes):
+    from SegmentationQCLib.errors import InputError
+
+    logic, n = module.SegmentationQCLogic(), sax_nodes
+    review = logic.process(n["volume"], n["segmentation"], methods=["slice"])
+    assert review.result.method == review.report()["method"] == "slice"
+    assert logic.engine(methods="slice") is logic.engine(methods=[" slice "]) is not logic.engine()
+    with pytest.raises(InputError, match="method manifold is not available with model pack tiny"):
+        logic.process(n["volume"], n["segmentation"], methods=["manifold"])
+    task = logic.startProcess(n["volume"], n["segmentation"], methods="manifold")  # the panel's string
+    assert task.wait(120) and isinstance(task.error, InputError) and "available: slice" in str(task.error)
+
+
 def test_process_files_is_segqc_batch(module, files, tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"case,image,segmentation\none,{files['image']},{files['damaged']}\n")
