@@ -5,6 +5,7 @@ holds the weights with the best validation score, ``OUT/log.jsonl`` one line per
 """
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -12,6 +13,19 @@ from typing import Callable
 
 import numpy as np
 import torch
+
+
+def training_args(doc: str, run: str, steps: int, batch: int, lr: float) -> argparse.ArgumentParser:
+    """The options every training script has: data, output folder, steps, batch, lr, seed."""
+    here = Path(__file__).parent
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=here / "runs" / "qcset", help="the QC set (qcset.py)")
+    ap.add_argument("--out", type=Path, default=here / "runs" / run)
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
 
 
 def fit(model: torch.nn.Module, out: Path, steps: int, lr: float, seed: int,

@@ -9,7 +9,6 @@ bottlenecks) at a reduced width (``--base``; Robinson's is 64) so that it trains
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from loop import fit
+from loop import fit, training_args
 from qcset import VALUES
 from train_slice import ROI, balanced_p, load, roi_for
 
@@ -52,15 +51,8 @@ def volume_input(d: dict, rows: np.ndarray, rng, augment: bool):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    here = Path(__file__).parent
-    ap.add_argument("--data", type=Path, default=here / "runs" / "qcset")
-    ap.add_argument("--out", type=Path, default=here / "runs" / "direct3d")
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=4)
+    ap = training_args(__doc__, "direct3d", steps=3000, batch=4, lr=1e-3)
     ap.add_argument("--base", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     tr, va = load(a.data / "train.npz"), load(a.data / "val.npz")
     tv, vv = variants(tr), variants(va)

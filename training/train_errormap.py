@@ -9,7 +9,6 @@ Validation: error-map Dice on failing slices (true mean Dice < 0.7) and the Pear
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from loop import fit
+from loop import fit, training_args
 from qcset import VALUES
 from train_slice import balanced_p, load, sample_rois
 
@@ -54,15 +53,8 @@ def evaluate(model, batches) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    here = Path(__file__).parent
-    ap.add_argument("--data", type=Path, default=here / "runs" / "qcset")
-    ap.add_argument("--out", type=Path, default=here / "runs" / "errormap")
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=16)
+    ap = training_args(__doc__, "errormap", steps=3000, batch=16, lr=2e-3)
     ap.add_argument("--base", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     tr, va = load(a.data / "train.npz"), load(a.data / "val.npz")

@@ -1,6 +1,6 @@
 """Train the per-slice QC network on the QC set (CPU or CUDA), with checkpoints and a log.
 
-    python training/train_slice.py [--steps 6000] [--batch 48] [--out training/runs/slice] [--seed 0]
+    python training/train_slice.py [--steps 3500] [--batch 48] [--out training/runs/slice] [--seed 0]
 
 Each batch draws (variant, slice) samples balanced over the slice-Dice range, samples the
 ROI through the engine's own preprocessing (``roi_theta``/``sample``) with random rotation,
@@ -9,7 +9,6 @@ ROI. Checkpoints, resume and log: ``loop.fit``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.preprocess import model_input, roi_theta, sample  # noqa: E402
 from SegmentationQCLib.slicenet import AREA_UNIT, SliceQCNet  # noqa: E402
-from loop import fit  # noqa: E402
+from loop import fit, training_args  # noqa: E402
 from qcset import VALUES, WINDOW  # noqa: E402
 
 PIXEL_MM, ROI = 1.5, 128
@@ -105,15 +104,8 @@ def evaluate(model, batches) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    here = Path(__file__).parent
-    ap.add_argument("--data", type=Path, default=here / "runs" / "qcset")
-    ap.add_argument("--out", type=Path, default=here / "runs" / "slice")
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--batch", type=int, default=48)
+    ap = training_args(__doc__, "slice", steps=3500, batch=48, lr=2e-3)
     ap.add_argument("--width", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-samples", type=int, default=3000)
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"

@@ -8,7 +8,6 @@ slice-Dice MAE of the latent-search estimate on mixed-quality validation slices.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from loop import fit
+from loop import fit, training_args
 from qcset import VALUES
 from train_slice import load, sample_rois
 
@@ -45,16 +44,9 @@ def dice_by_class(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    here = Path(__file__).parent
-    ap.add_argument("--data", type=Path, default=here / "runs" / "qcset")
-    ap.add_argument("--out", type=Path, default=here / "runs" / "vae")
-    ap.add_argument("--steps", type=int, default=4000)
-    ap.add_argument("--batch", type=int, default=32)
+    ap = training_args(__doc__, "vae", steps=4000, batch=32, lr=2e-3)
     ap.add_argument("--latent", type=int, default=32)
     ap.add_argument("--beta", type=float, default=0.01)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     tr, va = load(a.data / "train.npz"), load(a.data / "val.npz")
     good = np.flatnonzero(tr["dice"] >= 0.9)
