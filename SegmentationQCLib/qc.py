@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from . import metrics
+from .calibration import apply as calibrate
 from .case import Case
 from .errors import InputError
 from .intervals import bounds
@@ -209,6 +210,11 @@ class QCEngine:
             t = time.perf_counter()
             est["direct3d"] = (None, direct3d_estimate(self.direct3d, prep.x, self.device))
             timings["direct3d"] = 1e3 * (time.perf_counter() - t)
+        for k, (sl, vo) in est.items():  # monotone recalibration fitted on validation, where the card has one
+            cal = self.pack.card.get("calibration", {}).get(k)
+            if cal:
+                est[k] = (calibrate(sl, cal["slice"], self.pack.classes) if sl is not None and "slice" in cal else sl,
+                          calibrate(vo, cal["volume"], self.pack.classes) if "volume" in cal else vo)
         if "fused" in need:
             fusion = self.pack.card["fusion"]
             est["fused"] = tuple(

@@ -27,6 +27,7 @@ import shifts
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import metrics  # noqa: E402
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
+from SegmentationQCLib.calibration import apply as apply_calibration, isotonic  # noqa: E402
 from SegmentationQCLib.intervals import bounds  # noqa: E402
 
 VALUES = (3, 2, 1)
@@ -219,4 +220,43 @@ def fit_fusion(rows: list[dict], methods: list[str], step: float = 0.05) -> dict
             for m, wi in zip(methods, best[1]):
                 weights[m][c] = round(float(wi), 3)
         out[level] = weights
+    return out
+
+
+def fit_calibration(rows: list[dict], method: str) -> dict:
+    """Isotonic maps per level and structure from one method's estimates to the truth."""
+    out = {}
+    for level, idx, true_key in (("slice", 0, "true_slice"), ("volume", 1, "true_vol")):
+        if rows[0]["est"][method][idx] is None:
+            continue
+        p = np.concatenate([np.atleast_2d(r["est"][method][idx]) for r in rows])
+        t = np.concatenate([np.atleast_2d(r[true_key]) for r in rows])
+        out[level] = {c: isotonic(p[:, k], t[:, k]) for k, c in enumerate(CLASSES)}
+    return out
+
+
+def calibrated(rows: list[dict], method: str, spec: dict) -> list[dict]:
+    """Rows with one method's estimates passed through ``spec``."""
+    out = []
+    for r in rows:
+        sl, vo = r["est"][method]
+        new = (apply_calibration(sl, spec["slice"], CLASSES) if sl is not None and "slice" in spec else sl,
+               apply_calibration(vo, spec["volume"], CLASSES) if "volume" in spec else vo)
+        out.append(dict(r, est={**r["est"], method: new}))
+    return out
+
+
+def crossfit_calibration_gain(rows: list[dict], method: str) -> dict:
+    """Volume- and slice-Dice MAE of ``method`` without and with a recalibration fitted on the
+    other half of the validation patients."""
+    patient = np.array([int(r["name"][1:4]) for r in rows])
+    half = set(np.unique(patient)[::2].tolist())
+    a = [r for r, p in zip(rows, patient) if p in half]
+    b = [r for r, p in zip(rows, patient) if p not in half]
+    fixed = calibrated(b, method, fit_calibration(a, method)) + calibrated(a, method, fit_calibration(b, method))
+    out = {}
+    for name, rs in (("raw", a + b), ("calibrated", fixed)):
+        s = summary(as_method(rs, method))
+        out[name] = {"volume": float(np.mean([s[c]["vol_mae"] for c in CLASSES])),
+                     "slice": float(np.nanmean([s[c]["slice_mae"] for c in CLASSES]))}
     return out

@@ -49,3 +49,15 @@ def test_volumes_mass_and_relative_error():
     assert metrics.myocardial_mass_g(lab, 2, (10, 1.5, 1.5)) == pytest.approx(0.945)
     assert metrics.relative_volume_error(110.0, 100.0) == pytest.approx(0.1)
     assert np.isnan(metrics.relative_volume_error(1.0, 0.0))
+
+
+def test_isotonic_recalibration():
+    from SegmentationQCLib.calibration import apply, isotonic
+
+    rng = np.random.default_rng(0)
+    x = rng.random(500)
+    y = np.clip(x ** 2 + rng.normal(0, 0.02, 500), 0, 1)  # an over-confident predictor
+    spec = {"LV": isotonic(x, y)}
+    assert np.all(np.diff(spec["LV"]["y"]) >= 0)
+    fixed = apply(x[:, None], spec, ["LV"])[:, 0]
+    assert np.abs(fixed - x ** 2).mean() < 0.25 * np.abs(x - x ** 2).mean()
