@@ -153,7 +153,7 @@ class QCEngine:
         error-map Dice estimates (slice, volume).
 
         Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
-        p_roi = torch.sigmoid(self.error_model(prep.x.to(self.device))).float().cpu()
+        p_roi = self.error_model.p_wrong(prep.x.to(self.device)).float().cpu()
         p = to_native(p_roi, prep.theta, case.labels.shape[1:])[:, 0].numpy()
         seg = prep.x[:, 1:].sum(1, keepdim=True) > 0
         fg = np.isin(case.labels, [case.class_values[c] for c in self.pack.classes])

@@ -29,6 +29,7 @@ from SegmentationQCLib import metrics  # noqa: E402
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
 from SegmentationQCLib.calibration import apply as apply_calibration, isotonic  # noqa: E402
 from SegmentationQCLib.intervals import bounds  # noqa: E402
+from SegmentationQCLib.qc import prepare  # noqa: E402
 
 VALUES = (3, 2, 1)
 CLASSES = ("LV", "MYO", "RV")
@@ -99,8 +100,30 @@ def score(engine, source: str, zoo: Path, seed: int = 0) -> list[dict]:
                      "pred_slice": res.slice_dice, "true_slice": metrics.slice_dice(case.labels, truth, VALUES),
                      "low_vol": res.volume_low, "high_vol": res.volume_high,
                      "low_slice": res.slice_low, "high_slice": res.slice_high,
-                     "est": res.estimates, "ms": res.timings_ms})
+                     "est": res.estimates, "ms": res.timings_ms,
+                     **(error_map_scores(res.error_map, case, truth, engine.pack) if res.error_map is not None else {})})
     return rows
+
+
+def error_map_scores(emap: np.ndarray, case, truth: np.ndarray, pack) -> dict:
+    """Dice of the thresholded error map with the true one (1 when both are empty), the QI and the
+    true pixel accuracy, both over the model's ROI."""
+    err = case.labels != truth
+    hard = emap > 0.5
+    den = hard.sum() + err.sum()
+    inside = ~prepare(case, pack).outside[None].repeat(len(err), 0)
+    return {"em_dice": float(2 * (hard & err).sum() / den) if den else 1.0,
+            "qi": float(emap[inside].mean()), "accuracy": float(1 - err[inside].mean())}
+
+
+def error_map_summary(rows: list[dict], threshold: float = 0.7) -> dict:
+    """Error-map Dice on failing cases (a structure's true volume Dice < threshold) and on all,
+    and the Pearson r of 1 - QI with the true accuracy."""
+    rows = [r for r in rows if "em_dice" in r]
+    failing = [r["em_dice"] for r in rows if r["true_vol"].min() < threshold]
+    return {"n": len(rows), "n_failing": len(failing), "dice_failing": float(np.mean(failing)) if failing else float("nan"),
+            "dice_all": float(np.mean([r["em_dice"] for r in rows])),
+            "qi_r": float(np.corrcoef([1 - r["qi"] for r in rows], [r["accuracy"] for r in rows])[0, 1])}
 
 
 def as_method(rows: list[dict], method: str) -> list[dict]:

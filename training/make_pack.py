@@ -34,7 +34,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 RUNS = HERE / "runs"
 MODELS = {  # pack model name -> (run folder, weights file in the pack, arch from the run's config)
-    "slice": ("slice2" if (RUNS / "slice2" / "best.pt").exists() else "slice", "slice_qc.pt", lambda c: {"width": c["width"]}),
+    "slice": ("slice", "slice_qc.pt", lambda c: {"width": c["width"]}),
     "errormap": ("errormap", "error_map.pt", lambda c: {"base": c["base"]}),
     "manifold": ("vae", "manifold_vae.pt", lambda c: {"latent": c["latent"], "size": 96}),
     "direct3d": ("direct3d", "direct3d.pt", lambda c: {"in_channels": 5, "base": c["base"]}),

@@ -31,6 +31,16 @@ WINDOW = 224
 VALUES = (3, 2, 1)  # LV, MYO, RV in ACDC labels: the pack's class order
 
 
+def to_index(labels):
+    """(B, 1, h, w) label-value tensor -> (B, h, w) class index (0 background, k + 1 for VALUES[k])."""
+    import torch
+
+    idx = torch.zeros(labels.shape[0], *labels.shape[2:], dtype=torch.long)
+    for k, v in enumerate(VALUES):
+        idx[labels[:, 0] == v] = k + 1
+    return idx
+
+
 class Bank:
     """De-duplicated (WINDOW, WINDOW) uint8 slices."""
 

@@ -2,10 +2,13 @@
 
     python training/train_errormap.py [--steps 3000] [--batch 16] [--out training/runs/errormap]
 
-Same samples, balancing and ROI augmentation as the slice network; the target is the true
-error map (segmentation label != manual label), the loss binary cross-entropy + soft Dice.
-Validation: error-map Dice on failing slices (true mean Dice < 0.7) and the Pearson r of
-1 - QI (mean predicted error in the ROI) with the true pixel accuracy in the ROI.
+Same samples, balancing and ROI augmentation as the slice network. The network predicts the
+manual label of every pixel from (image, segmentation) with cross-entropy + soft Dice; the error
+map is 1 - P(manual label = given label). (A first run with a single "wrong" logit and BCE +
+Dice on the error map collapsed to marking the whole foreground 0.68 wrong on good and bad
+slices alike.) Validation: error-map Dice on failing slices (true mean Dice < 0.7), the same on
+acceptable ones (their mean picks the checkpoint), and the Pearson r of 1 - QI (mean predicted error in the ROI) with the true
+pixel accuracy in the ROI.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from loop import fit, training_args
-from qcset import VALUES
+from qcset import VALUES, to_index
 from train_slice import balanced_p, load, sample_rois
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,27 +31,30 @@ from SegmentationQCLib.preprocess import model_input  # noqa: E402
 
 def batch(d, idx, rng, augment):
     xi, xs, xg = sample_rois(d, idx, rng, augment)
-    return model_input(xi, xs, VALUES), (xs != xg).float()
+    return model_input(xi, xs, VALUES), to_index(xg), (xs != xg).float()
 
 
-def loss_fn(logits, err):
-    p = torch.sigmoid(logits)
-    dice = (2 * (p * err).sum((1, 2, 3)) + 1) / (p.sum((1, 2, 3)) + err.sum((1, 2, 3)) + 1)
-    return F.binary_cross_entropy_with_logits(logits, err) + (1 - dice).mean()
+def loss_fn(logits, truth):
+    p = torch.softmax(logits, 1)
+    onehot = F.one_hot(truth, logits.shape[1]).permute(0, 3, 1, 2).float()
+    dice = (2 * (p * onehot).sum((0, 2, 3)) + 1) / (p.sum((0, 2, 3)) + onehot.sum((0, 2, 3)) + 1)
+    return F.cross_entropy(logits, truth) + (1 - dice[1:]).mean()
 
 
 def evaluate(model, batches) -> dict:
-    dices, qi, acc = [], [], []
-    for x, err, failing in batches:
-        p = torch.sigmoid(model(x))
+    dices, good, qi, acc = [], [], [], []
+    for x, _, err, failing in batches:
+        p = model.p_wrong(x)
         hard = (p > 0.5).float()
         inter = (hard * err).sum((1, 2, 3))
         den = hard.sum((1, 2, 3)) + err.sum((1, 2, 3))
         d = torch.where(den > 0, 2 * inter / den.clamp(min=1), torch.ones_like(den))
         dices += d[failing].tolist()
+        good += d[~failing].tolist()
         qi += p.mean((1, 2, 3)).tolist()
         acc += (1 - err.mean((1, 2, 3))).tolist()
-    return {"errormap_dice_failing": float(np.mean(dices)),
+    return {"errormap_dice_failing": float(np.mean(dices)), "errormap_dice_acceptable": float(np.mean(good)),
+            "errormap_dice_balanced": float(np.mean(dices) + np.mean(good)) / 2,
             "qi_accuracy_r": float(np.corrcoef(1 - np.array(qi), acc)[0, 1])}
 
 
@@ -64,16 +70,16 @@ def main() -> None:
     val = []
     for i in range(0, len(vidx), 100):
         j = vidx[i:i + 100]
-        x, err = batch(va, j, vrng, False)
-        val.append((x.to(dev), err.to(dev), torch.from_numpy(va["dice"][j] < 0.7)))
+        x, truth, err = batch(va, j, vrng, False)
+        val.append((x.to(dev), truth.to(dev), err.to(dev), torch.from_numpy(va["dice"][j] < 0.7)))
 
     def train_loss(model, rng):
-        x, err = batch(tr, rng.choice(len(p), a.batch, p=p), rng, True)
-        return loss_fn(model(x.to(dev)), err.to(dev))
+        x, truth, _ = batch(tr, rng.choice(len(p), a.batch, p=p), rng, True)
+        return loss_fn(model(x.to(dev)), truth.to(dev))
 
     torch.manual_seed(a.seed)
     model = ErrorNet(len(VALUES), base=a.base).to(dev)
-    fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "errormap_dice_failing", True)
+    fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "errormap_dice_balanced", True)
     (a.out / "config.json").write_text(json.dumps(vars(a), default=str))
 
 

@@ -16,21 +16,13 @@ import numpy as np
 import torch
 
 from loop import fit, training_args
-from qcset import VALUES
+from qcset import VALUES, to_index
 from train_slice import load, sample_rois
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.manifold import PairVAE, latent_search, pair_loss  # noqa: E402
 
 SIZE, PIXEL_MM = 96, 2.0
-
-
-def to_index(labels: torch.Tensor) -> torch.Tensor:
-    """(B, 1, s, s) ACDC label values -> (B, s, s) class index (0 bg, k+1 for VALUES[k])."""
-    idx = torch.zeros(labels.shape[0], *labels.shape[2:], dtype=torch.long)
-    for k, v in enumerate(VALUES):
-        idx[labels[:, 0] == v] = k + 1
-    return idx
 
 
 def dice_by_class(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
