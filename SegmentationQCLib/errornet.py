@@ -17,8 +17,10 @@ class ErrorNet(UNet):
     def __init__(self, n_classes: int = 3, base: int = 8, depth: int = 4):
         super().__init__(1 + n_classes, 1 + n_classes, base, depth)
 
-    def p_wrong(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1, h, w) probability that the label in ``x``'s one-hot channels is wrong."""
+    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 1, h, w) probability that the label in ``x``'s one-hot channels is wrong, and
+        (N, 1+K, h, w) the manual label's distribution (background first)."""
         given = x[:, 1:]
         given = torch.cat([1 - given.sum(1, keepdim=True).clamp(max=1), given], 1)
-        return 1 - (torch.softmax(self(x), 1) * given).sum(1, keepdim=True)
+        q = torch.softmax(self(x), 1)
+        return 1 - (q * given).sum(1, keepdim=True), q

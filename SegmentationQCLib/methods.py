@@ -1,8 +1,7 @@
 """Dice estimators besides the slice network, and their fusion.
 
-- ``errormap``: Dice from the voxel error map: labelled voxels count as true positives with
-  weight 1-P(wrong) and false positives with weight P; unlabelled voxels predicted wrong count
-  as false negatives of the nearest structure.
+- ``errormap``: soft Dice between the segmentation and the error-map network's distribution of
+  the manual label (the network behind the voxel error map).
 - ``manifold``: Dice between the segmentation and the surrogate found by latent search.
 - ``direct3d``: the direct volume regressor (volume level only).
 - ``fused``: per structure, a convex combination of the methods' estimates (weights fitted on
@@ -14,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 
 from .metrics import dice_from_counts
 from .preprocess import roi_theta, sample, to_native
@@ -29,21 +27,13 @@ def _slice(tp, fp, fn, z_out_roi):
     return dice_from_counts(tp, tp + fp + z_out_roi, tp + fn)
 
 
-def errormap_estimates(p_wrong: np.ndarray, onehot: np.ndarray, z_out_roi: np.ndarray):
-    """(S, K) slice and (K,) volume Dice from ROI error probabilities (S, h, w) and the
-    segmentation's ROI channels (S, K, h, w); ``z_out_roi``: out-of-ROI voxels in ROI pixels."""
-    s, k = onehot.shape[:2]
-    tp, fp, fn = np.zeros((s, k)), np.zeros((s, k)), np.zeros((s, k))
-    for i in range(s):
-        m = onehot[i] > 0.5
-        tp[i] = (m * (1 - p_wrong[i])).sum((1, 2))
-        fp[i] = (m * p_wrong[i]).sum((1, 2))
-        bg = ~m.any(0)
-        if m.any():
-            dist = np.stack([ndimage.distance_transform_edt(~c) if c.any() else np.full(c.shape, np.inf) for c in m])
-            nearest = dist.argmin(0)
-            for c in range(k):
-                fn[i, c] = (p_wrong[i] * (bg & (nearest == c))).sum()
+def errormap_estimates(truth_prob: np.ndarray, onehot: np.ndarray, z_out_roi: np.ndarray):
+    """(S, K) slice and (K,) volume Dice from the predicted manual-label probabilities of the
+    structures (S, K, h, w) and the segmentation's ROI channels (S, K, h, w);
+    ``z_out_roi``: out-of-ROI voxels in ROI pixels."""
+    tp = (onehot * truth_prob).sum((2, 3))
+    fp = onehot.sum((2, 3)) - tp
+    fn = truth_prob.sum((2, 3)) - tp
     return _slice(tp, fp, fn, z_out_roi), _volume(tp, fp, fn, z_out_roi)
 
 

@@ -153,14 +153,14 @@ class QCEngine:
         error-map Dice estimates (slice, volume).
 
         Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
-        p_roi = self.error_model.p_wrong(prep.x.to(self.device)).float().cpu()
+        p_roi, q = (t.float().cpu() for t in self.error_model.predict(prep.x.to(self.device)))
         p = to_native(p_roi, prep.theta, case.labels.shape[1:])[:, 0].numpy()
         seg = prep.x[:, 1:].sum(1, keepdim=True) > 0
         fg = np.isin(case.labels, [case.class_values[c] for c in self.pack.classes])
         p = np.where(prep.outside[None] & fg, 1.0, p).astype(np.float32)
         union = torch.maximum(seg.float(), p_roi).sum((1, 2, 3)).numpy()
         frac = np.where(union > 0, p_roi.sum((1, 2, 3)).numpy() / np.maximum(union, 1e-6), 0.0)
-        est = errormap_estimates(p_roi[:, 0].numpy(), prep.x[:, 1:].numpy(), prep.z_out / prep.area_ratio)
+        est = errormap_estimates(q[:, 1:].numpy(), prep.x[:, 1:].numpy(), prep.z_out / prep.area_ratio)
         return p, float(p_roi.mean()), frac, est
 
     def surrogate(self, case: Case, prep: Prepared | None = None):
