@@ -84,8 +84,6 @@ def main() -> None:
                      "train_patients": split["train"], "validation_patients": split["val"],
                      "segmenter_folds": split["folds"], "seed": slice_cfg["seed"],
                      "reproduce": "python training/build_zoo.py && python training/qcset.py && python training/train_slice.py"
-                                  " && python training/train_slice.py --init training/runs/slice/best.pt --out "
-                                  "training/runs/slice2 --steps 3000 --lr 1e-3 --seed 1"
                                   " && python training/train_errormap.py && python training/train_vae.py"
                                   " && python training/train_direct3d.py && python training/make_pack.py"},
     }

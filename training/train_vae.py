@@ -1,6 +1,6 @@
 """Train the manifold VAE (Wang et al. 2020) on good (image, segmentation) pairs only.
 
-    python training/train_vae.py [--steps 4000] [--latent 32] [--beta 0.01] [--out training/runs/vae]
+    python training/train_vae.py [--steps 3000] [--latent 32] [--beta 0.01] [--out training/runs/vae]
 
 Good pairs: slices of the QC set whose segmentation is the manual one (slice Dice 1) or a
 second rater's jitter of it (mean Dice >= 0.9), on a 96-pixel ROI at 2 mm. Validation: the
@@ -36,7 +36,7 @@ def dice_by_class(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
-    ap = training_args(__doc__, "vae", steps=4000, batch=32, lr=2e-3)
+    ap = training_args(__doc__, "vae", steps=3000, batch=32, lr=2e-3)
     ap.add_argument("--latent", type=int, default=32)
     ap.add_argument("--beta", type=float, default=0.01)
     a = ap.parse_args()
