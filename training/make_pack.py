@@ -55,6 +55,13 @@ def add_models(card: dict, out: Path) -> None:
                                                                           "seg_weight": 1.0})
 
 
+def prune_fusion(fusion: dict) -> dict:
+    """Drop the methods every fused weight ignores, so that the engine does not run them."""
+    keep = [m for m in fusion["methods"] if any(w[m][c] > 0 for w in (fusion["slice_weights"], fusion["volume_weights"])
+                                                for c in w[m])]
+    return {"methods": keep, **{lvl: {m: fusion[lvl][m] for m in keep} for lvl in ("slice_weights", "volume_weights")}}
+
+
 def flag_thresholds(rows: list[dict], method: str) -> dict:
     """Per structure: the 5th percentile of the predicted slice Dice of acceptable slices."""
     r = evaluate.as_method(rows, method) if method in rows[0]["est"] and rows[0]["est"][method][0] is not None else rows
@@ -118,11 +125,11 @@ def main() -> None:
             card["calibration"][m] = keep
             rows = {k: evaluate.calibrated(rs, m, keep) for k, rs in rows.items()}
     if len(methods) > 1:
-        card["fusion"] = evaluate.fit_fusion(rows["in-domain"], methods)
+        card["fusion"] = prune_fusion(evaluate.fit_fusion(rows["in-domain"], methods))
         for rs in rows.values():
             for r in rs:
                 r["est"]["fused"] = tuple(
-                    fuse({m: r["est"][m][i] for m in methods if r["est"][m][i] is not None},
+                    fuse({m: r["est"][m][i] for m in card["fusion"]["methods"] if r["est"][m][i] is not None},
                          card["fusion"][lvl], evaluate.CLASSES)
                     for i, lvl in enumerate(("slice_weights", "volume_weights")))
         methods.append("fused")
