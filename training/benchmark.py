@@ -118,7 +118,7 @@ def main() -> None:
     everything = QCEngine(a.pack, "cpu", default.methods + [m for m in default.available if m not in default.methods])
     print(f"# Benchmark: pack {default.pack.name} {default.pack.version}, default method {default.methods[0]}, "
           f"{datetime.date.today()}, {platform.machine()}, torch threads {torch.get_num_threads()}"
-          + (f", every {a.every}th case of each source" if a.every > 1 else "") + "\n")
+          + (f", one case in {a.every} of each source" if a.every > 1 else "") + "\n")
     rows = {}
     for src in a.sources.split(","):
         t = time.time()
