@@ -38,7 +38,8 @@ def errormap_estimates(truth_prob: np.ndarray, onehot: np.ndarray, z_out_roi: np
 
 
 @torch.no_grad()
-def _encode_labels(labels: torch.Tensor, values) -> torch.Tensor:
+def encode_labels(labels: torch.Tensor, values) -> torch.Tensor:
+    """(N, 1, h, w) label values -> (N, h, w) class index (0 background, c + 1 for values[c])."""
     idx = torch.zeros(labels.shape[0], *labels.shape[2:], dtype=torch.long)
     for c, v in enumerate(values):
         idx[labels[:, 0] == v] = c + 1
@@ -56,7 +57,7 @@ def manifold_estimates(vae, cfg: dict, image: torch.Tensor, labels: torch.Tensor
     size, px = cfg["size"], cfg["pixel_mm"]
     theta = roi_theta(centre, (h, w), spacing_rc, px, size).expand(s, 2, 3)
     img = sample(image, theta, size, "bilinear").to(device)
-    idx = _encode_labels(sample(labels, theta, size, "nearest"), values).to(device)
+    idx = encode_labels(sample(labels, theta, size, "nearest"), values).to(device)
     sur, iters = latent_search(vae, img, idx, **cfg.get("search", {}))
     k = len(values)
     seg1 = F.one_hot(idx, k + 1)[..., 1:].permute(0, 3, 1, 2).float()

@@ -26,19 +26,15 @@ import failures
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.preprocess import normalise, roi_centre  # noqa: E402
 from SegmentationQCLib import metrics  # noqa: E402
+from SegmentationQCLib.methods import encode_labels  # noqa: E402
 
 WINDOW = 224
 VALUES = (3, 2, 1)  # LV, MYO, RV in ACDC labels: the pack's class order
 
 
 def to_index(labels):
-    """(B, 1, h, w) label-value tensor -> (B, h, w) class index (0 background, k + 1 for VALUES[k])."""
-    import torch
-
-    idx = torch.zeros(labels.shape[0], *labels.shape[2:], dtype=torch.long)
-    for k, v in enumerate(VALUES):
-        idx[labels[:, 0] == v] = k + 1
-    return idx
+    """(B, 1, h, w) label-value tensor -> (B, h, w) class index in the pack's order."""
+    return encode_labels(labels, VALUES)
 
 
 class Bank:
