@@ -1,6 +1,7 @@
 """``segqc batch``: every case of a manifest, each failure recorded, the batch going on.
 
-``check_one`` is a pure function of one manifest row, so any map-style engine can run it.
+``check_one`` is a pure function of one manifest row; ``--scheduler`` runs the rows as Dask
+tasks (``distributed.py``).
 """
 from __future__ import annotations
 
@@ -65,29 +66,49 @@ def _safe(name: str) -> str:
 
 
 def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=None, device=None,
-              flag_on: str = "dice", exclude_ends: int = 0, methods=None) -> int:
+              flag_on: str = "dice", exclude_ends: int = 0, methods=None, scheduler: str | None = None) -> int:
+    """Check every manifest row here, or as tasks on a Dask cluster when ``scheduler`` is given
+    (see ``distributed.connect``; rows of results.csv then come in the order cases finish)."""
     rows = read_manifest(manifest)
     class_values = parse_labels(labels)
-    engine = QCEngine(pack, device, methods)
+    engine = QCEngine(pack, device, methods)  # validates the pack and methods before any work starts
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = {Path(r[c]).resolve() for r in rows for c in ("image", "segmentation", "reference") if r.get(c)}
     results_path = out_dir / "results.csv"
     if results_path.resolve() in inputs:
         raise InputError(f"{results_path} is one of the inputs; choose another output folder")
+    flagging = {"flag_on": flag_on, "exclude_ends": exclude_ends}
+    client = None
+    if scheduler:
+        from .distributed import connect, map_rows
+
+        client = connect(scheduler)
+        print(f"Dask cluster: {client.dashboard_link}", file=sys.stderr)
+        engine_args = (str(engine.pack.path), device, tuple(methods) if methods else None)
+        results = map_rows(client, rows, engine_args, class_values, out_dir.resolve(), flagging)
+    else:
+        results = (check_one(row, engine, class_values, out_dir, **flagging) for row in rows)
+    try:
+        _write_results(results, results_path, engine.pack.classes, len(rows))
+    finally:
+        if client is not None:
+            client.close()
+    return 0
+
+
+def _write_results(results, results_path: Path, classes, n: int) -> None:
     t0 = time.time()
     with open(results_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=csv_columns(engine.pack.classes), extrasaction="ignore")
+        w = csv.DictWriter(f, fieldnames=csv_columns(classes), extrasaction="ignore")
         w.writeheader()
         counts: dict[str, int] = {}
-        for i, row in enumerate(rows, 1):
-            res = check_one(row, engine, class_values, out_dir, flag_on=flag_on, exclude_ends=exclude_ends)
+        for i, res in enumerate(results, 1):
             w.writerow(res)
             f.flush()
             key = res.get("verdict") if res["status"] == "ok" else "error"
             counts[key] = counts.get(key, 0) + 1
             detail = res.get("message") if res["status"] == "error" else \
-                " ".join(f"{c} {res[f'dice_{c}']:.3f}" for c in engine.pack.classes)
-            print(f"[{i}/{len(rows)}] {row['case']}: {key}  {detail}", file=sys.stderr, flush=True)
-    print(f"{len(rows)} cases in {time.time() - t0:.1f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+                " ".join(f"{c} {res[f'dice_{c}']:.3f}" for c in classes)
+            print(f"[{i}/{n}] {res['case']}: {key}  {detail}", file=sys.stderr, flush=True)
+    print(f"{n} cases in {time.time() - t0:.1f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
           + f"; results in {results_path}", file=sys.stderr)
-    return 0

@@ -50,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="score every case of a manifest (columns case,image,segmentation[,reference])")
     b.add_argument("manifest")
     b.add_argument("-o", "--output", required=True, help="output folder: results.csv and cases/<case>.json")
+    b.add_argument("--scheduler", metavar="ADDRESS", help="run the cases as tasks on a Dask cluster: a scheduler "
+                   "address (tcp://host:8786), or local[:N] for N worker processes on this machine")
     add_common_options(b)
     r = sub.add_parser("correct", help="rebuild the flagged slices from their good neighbours into a new file")
     r.add_argument("image")
@@ -155,7 +157,8 @@ def cmd_ef(a) -> int:
 def cmd_batch(a) -> int:
     from .batch import run_batch
 
-    return run_batch(Path(a.manifest), Path(a.output), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends, a.methods)
+    return run_batch(Path(a.manifest), Path(a.output), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends, a.methods,
+                     a.scheduler)
 
 
 def cmd_demo(a) -> int:

@@ -1,0 +1,63 @@
+"""``segqc batch --scheduler``: the batch's cases as tasks on a Dask cluster.
+
+Dask (``dask.distributed``) is the engine: it schedules, balances and retries work on one
+machine or on a cluster (SSH, Kubernetes, SLURM/PBS through dask-jobqueue), so a cohort of
+100,000 scans needs no scheduler of ours. Each worker loads the model pack once and runs
+``batch.check_one`` on a manifest row; the client writes ``results.csv`` as results arrive.
+Workers write ``cases/<case>.json`` themselves, so on a cluster the output folder and the
+images must be on a filesystem every worker sees.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from .errors import InputError
+
+_engines: dict = {}
+_lock = threading.Lock()
+
+
+def _check_on_worker(row: dict, engine_args: tuple, class_values: dict, out_dir: str, flagging: dict) -> dict:
+    """Runs on a worker: one manifest row, with that worker's engine (loaded on first use)."""
+    from .batch import check_one
+    from .qc import QCEngine
+
+    with _lock:
+        if engine_args not in _engines:
+            pack, device, methods = engine_args
+            _engines[engine_args] = QCEngine(pack, device, list(methods) if methods else None)
+    return check_one(row, _engines[engine_args], class_values, Path(out_dir), **flagging)
+
+
+def connect(scheduler: str):
+    """A Dask client: ``local`` or ``local:N`` starts N worker processes here (default: one per
+    core, one thread each); anything else is a scheduler address (``tcp://host:8786``)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--scheduler needs Dask: pip install 'dask[distributed]'") from None
+    if scheduler == "local" or scheduler.startswith("local:"):
+        n = scheduler.partition(":")[2]
+        if n and not n.isdigit():
+            raise InputError(f"--scheduler {scheduler}: write local or local:N with N a number of workers")
+        return Client(LocalCluster(n_workers=int(n) if n else None, threads_per_worker=1))
+    try:
+        return Client(scheduler, timeout=30)
+    except (OSError, TimeoutError) as e:
+        raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+
+
+def map_rows(client, rows: list[dict], engine_args: tuple, class_values: dict, out_dir: Path, flagging: dict):
+    """Yield each row's results.csv row as its task finishes; a lost task becomes an error row."""
+    from distributed import as_completed
+
+    futures = {client.submit(_check_on_worker, row, engine_args, class_values, str(out_dir), flagging,
+                             key=f"segqc-{i}-{row['case']}", pure=False): row for i, row in enumerate(rows)}
+    for fut in as_completed(futures):
+        row = futures.pop(fut)
+        try:
+            yield fut.result()
+        except Exception as e:  # the worker died or the task could not run: the batch goes on
+            yield {"case": row["case"], "status": "error", "message": f"task failed on the cluster: {type(e).__name__}: {e}"}
+        fut.release()

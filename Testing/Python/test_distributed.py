@@ -1,0 +1,45 @@
+"""``segqc batch --scheduler``: the same results as the plain batch, computed as Dask tasks."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from SegmentationQCLib.cli import main
+
+distributed = pytest.importorskip("distributed")
+
+
+def _rows(path):
+    return {r["case"]: r for r in csv.DictReader(open(path))}
+
+
+def test_dask_batch_matches_the_plain_batch(files, random_pack, capsys):
+    d = files["dir"]
+    manifest = d / "m.csv"
+    manifest.write_text("case,image,segmentation,reference\n"
+                        f"good,{files['image']},{files['damaged']},{files['truth']}\n"
+                        "missing,nope.nii.gz,nope.nii.gz,\n"
+                        f"perfect,{files['image']},{files['truth']},\n")
+    assert main(["batch", str(manifest), "-o", str(d / "plain"), "--pack", str(random_pack)]) == 0
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert main(["batch", str(manifest), "-o", str(d / "dask"), "--pack", str(random_pack),
+                     "--scheduler", cluster.scheduler_address]) == 0
+    plain, dask = _rows(d / "plain" / "results.csv"), _rows(d / "dask" / "results.csv")
+    assert set(dask) == {"good", "missing", "perfect"}
+    assert dask["missing"]["status"] == "error" and "not found" in dask["missing"]["message"]
+    for case in ("good", "perfect"):
+        assert dask[case]["status"] == "ok"
+        for c in ("LV", "MYO", "RV"):
+            assert float(dask[case][f"dice_{c}"]) == pytest.approx(float(plain[case][f"dice_{c}"]), abs=1e-6)
+    assert (d / "dask" / "cases" / "good.json").exists()
+    assert "1 error" in capsys.readouterr().err
+
+
+def test_bad_scheduler_is_one_clear_error(files, random_pack, capsys):
+    manifest = files["dir"] / "m.csv"
+    manifest.write_text(f"case,image,segmentation\ngood,{files['image']},{files['damaged']}\n")
+    assert main(["batch", str(manifest), "-o", str(files["dir"] / "o"), "--pack", str(random_pack),
+                 "--scheduler", "local:many"]) == 2
+    assert "local:N" in capsys.readouterr().err
