@@ -30,6 +30,17 @@ def neighbours(good: np.ndarray, i: int) -> tuple[int | None, int | None]:
     return below, above
 
 
+def group_flags(flags: np.ndarray, classes: list[str], groups=CARDIAC_GROUPS) -> np.ndarray:
+    """(S, K) flags spread over each structure group: LV and MYO are rebuilt (and re-measured) together."""
+    out = flags.copy()
+    col = {c: k for k, c in enumerate(classes)}
+    for group in groups:
+        ks = [col[c] for c in group if c in col]
+        if ks:
+            out[:, ks] = flags[:, ks].any(1, keepdims=True)
+    return out
+
+
 def corrected_areas(areas: np.ndarray, flags: np.ndarray) -> np.ndarray:
     """(S, K) areas with each flagged entry replaced by its good neighbours' mean area."""
     out = areas.astype(np.float64).copy()
@@ -85,11 +96,12 @@ def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], cl
     out = labels.copy()
     rebuilt = []
     col = {c: k for k, c in enumerate(classes)}
+    flags = group_flags(flags, classes, groups)
     for group in groups:
         group = [c for c in group if c in col]
         if not group:
             continue
-        bad = flags[:, [col[c] for c in group]].any(1)
+        bad = flags[:, col[group[0]]]
         if not bad.any() or bad.all():
             continue
         if group == ["LV", "MYO"]:
@@ -122,10 +134,11 @@ def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], cl
     return out, rebuilt
 
 
-def measurements(areas: np.ndarray, flags: np.ndarray, classes: list[str], spacing) -> dict:
-    """LV/RV cavity volumes (mL) and LV mass (g), as measured and as corrected."""
+def measurements(areas: np.ndarray, flags: np.ndarray, classes: list[str], spacing, groups=CARDIAC_GROUPS) -> dict:
+    """LV/RV cavity volumes (mL) and LV mass (g), as measured and as corrected (flags spread over
+    the structure groups, as in the rebuilt mask)."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    fixed = corrected_areas(areas, flags)
+    fixed = corrected_areas(areas, group_flags(flags, classes, groups))
     out = {}
     names = {"LV": ("LV_volume", "mL", 1.0), "RV": ("RV_volume", "mL", 1.0),
              "MYO": ("LV_mass", "g", MYOCARDIUM_DENSITY_G_PER_ML)}
@@ -156,4 +169,4 @@ def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False) ->
     labels, rebuilt = rebuild_slices(case.labels, result.flags, result.classes, case.class_values,
                                      case.spacing[1:], groups, result.surrogate if use_surrogate else None)
     return Correction(labels=labels, rebuilt=rebuilt,
-                      measurements=measurements(result.seg_area, result.flags, result.classes, case.spacing))
+                      measurements=measurements(result.seg_area, result.flags, result.classes, case.spacing, groups))

@@ -130,6 +130,8 @@ class QCEngine:
                              f"(available: {', '.join(self.available)})")
         self.slice_model = self.pack.load_slice_model(self.device)
         self.error_model = self.pack.load_error_model(self.device) if self.pack.has("errormap") else None
+        if self.error_model is not None:  # a full-resolution U-Net: channels-last convolutions are faster on CPU
+            self.error_model = self.error_model.to(memory_format=torch.channels_last)
         self.vae = self.pack.load_manifold_model(self.device) if self.pack.has("manifold") else None
         self.direct3d = self.pack.load_direct3d_model(self.device) if "direct3d" in self._needed() else None
 
@@ -147,20 +149,22 @@ class QCEngine:
         outs = [self.slice_model(torch.flip(x, f) if f else x) for f in flips]
         return tuple(torch.stack([o[i] for o in outs]).mean(0).double().cpu().numpy() for i in range(3))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def error_map(self, case: Case, prep: Prepared):
         """(S, H, W) P(label wrong) on the case grid, the QI, per-slice error fractions and the
         error-map Dice estimates (slice, volume).
 
         Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
-        p_roi, q = (t.float().cpu() for t in self.error_model.predict(prep.x.to(self.device)))
+        x = prep.x.to(self.device).contiguous(memory_format=torch.channels_last)
+        p_roi, q = (t.float().cpu().contiguous() for t in self.error_model.predict(x))
         p = to_native(p_roi, prep.theta, case.labels.shape[1:])[:, 0].numpy()
         seg = prep.x[:, 1:].sum(1, keepdim=True) > 0
         fg = np.isin(case.labels, [case.class_values[c] for c in self.pack.classes])
         p = np.where(prep.outside[None] & fg, 1.0, p).astype(np.float32)
         union = torch.maximum(seg.float(), p_roi).sum((1, 2, 3)).numpy()
         frac = np.where(union > 0, p_roi.sum((1, 2, 3)).numpy() / np.maximum(union, 1e-6), 0.0)
-        est = errormap_estimates(q[:, 1:].numpy(), prep.x[:, 1:].numpy(), prep.z_out / prep.area_ratio)
+        present = (q.argmax(1, keepdim=True) == torch.arange(1, q.shape[1])[:, None, None]).any(3).any(2).numpy()
+        est = errormap_estimates(q[:, 1:].numpy(), prep.x[:, 1:].numpy(), prep.z_out / prep.area_ratio, present)
         return p, float(p_roi.mean()), frac, est
 
     def surrogate(self, case: Case, prep: Prepared | None = None):
@@ -250,12 +254,17 @@ def flag_slices(res: QCResult, thresholds: dict, flag_on: str = "dice", exclude_
         raise InputError(f"flag_on must be 'dice' or 'upper', not {flag_on!r}")
     score = res.slice_high if flag_on == "upper" and res.slice_high is not None else res.slice_dice
     flags = score < np.array([thresholds[c] for c in res.classes])
-    present = np.flatnonzero(res.seg_area.sum(1) > 0)
-    if exclude_ends > 0 and len(present):
-        lo, hi = present[0], present[-1]
-        s = np.arange(len(flags))
-        flags[(s < lo + exclude_ends) | (s > hi - exclude_ends)] = False
+    flags[end_slices(res.seg_area, exclude_ends)] = False
     return flags
+
+
+def end_slices(seg_area: np.ndarray, n: int) -> np.ndarray:
+    """(S,) True for the ``n`` first and last slices of the segmented stack (and those beyond)."""
+    s = np.arange(len(seg_area))
+    present = np.flatnonzero(seg_area.sum(1) > 0)
+    if n <= 0 or not len(present):
+        return np.zeros(len(s), bool)
+    return (s < present[0] + n) | (s > present[-1] - n)
 
 
 def _add_intervals(res: QCResult, intervals: dict | None) -> None:

@@ -8,7 +8,9 @@ jitter) gets one mid-ventricular slice replaced by a wrong one (a slice from ano
 an in-plane shift, an erased slice, or LV/RV swapped). Printed per structure: 3D Dice and
 relative volume error (RVE) without damage, with damage, after measurement-level correction
 (areas of flagged slices from their neighbours) and after mask-level correction (rebuilt
-slices); the Dice of rebuilt slices; how often the damaged slice and good slices were flagged.
+slices); the Dice of rebuilt slices; how often the damaged slice was flagged, and how often
+slices of the undamaged segmentation were: all of them, and those whose true Dice is >= 0.7
+(an undamaged slice of a segmenter's output can be truly bad, and then a flag is right).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import failures
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import metrics  # noqa: E402
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
-from SegmentationQCLib.correction import correct, corrected_areas  # noqa: E402
+from SegmentationQCLib.correction import correct, corrected_areas, group_flags  # noqa: E402
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
 
 VALUES = evaluate.VALUES
@@ -90,9 +92,11 @@ def main() -> None:
             fix = correct(case, res)
             res_good = engine.check(case_from_arrays(v.image, good, spacing), a.flag_on, a.exclude_ends)
             true_area = metrics.overlap_counts(v.label, v.label, VALUES)[1].sum(0)
-            meas = corrected_areas(res.seg_area, res.flags).sum(0)
+            meas = corrected_areas(res.seg_area, group_flags(res.flags, res.classes)).sum(0)
             other = np.ones(len(good), bool)
             other[i] = False
+            ok = metrics.slice_dice(good, v.label, VALUES) >= 0.7  # (S, K) acceptable slices of the good segmentation
+            ok[i] = False
             rows.append({
                 "kind": kind, "source": source,
                 "dice": [metrics.volume_dice(s, v.label, VALUES) for s in (good, bad, fix.labels)],
@@ -102,14 +106,17 @@ def main() -> None:
                 "slice_dice_bad": metrics.slice_dice(bad[i:i + 1], v.label[i:i + 1], VALUES)[0],
                 "slice_dice_good": metrics.slice_dice(good[i:i + 1], v.label[i:i + 1], VALUES)[0],
                 "flag_bad": res.flags[i], "flag_bad_any": res.flags[i].any(),
-                "flag_good": res_good.flags[other].mean(0), "flag_good_any": res_good.flags[other].any(1).mean()})
+                "flag_good": res_good.flags[other].mean(0), "flag_good_any": res_good.flags[other].any(1).mean(),
+                "false_flags": (res_good.flags & ok).sum(0), "ok": ok.sum(0),
+                "false_any": (res_good.flags.any(1) & ok.all(1)).sum(), "ok_any": ok.all(1).sum()})
     print(f"# One wrong mid-ventricular slice, {len(rows)} validation volumes "
           f"(exclude_ends={a.exclude_ends}, flag_on={a.flag_on}); damages: "
           + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in DAMAGES) + "\n")
     print("| structure | Dice no damage | Dice damaged | Dice corrected (mask) | RVE no damage | RVE damaged "
           "| RVE corrected (measurement) | RVE corrected (mask) | rebuilt-slice Dice (damaged → rebuilt) "
-          "| damaged slice flagged (where this structure lost > 0.1 Dice) | good slices flagged |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| damaged slice flagged (where this structure lost > 0.1 Dice) | undamaged slices flagged "
+          "| acceptable slices (true Dice >= 0.7) flagged |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k, c in enumerate(evaluate.CLASSES):
         d = np.array([[x[k] for x in r["dice"]] for r in rows])
         e = np.array([[x[k] for x in r["rve"]] for r in rows])
@@ -118,11 +125,14 @@ def main() -> None:
         hurt = [r for r in rows if r["slice_dice_bad"][k] < r["slice_dice_good"][k] - 0.1]  # structure really damaged
         fb = np.mean([r["flag_bad"][k] for r in hurt]) if hurt else float("nan")
         fg = np.mean([r["flag_good"][k] for r in rows])
+        ff = sum(r["false_flags"][k] for r in rows) / max(sum(r["ok"][k] for r in rows), 1)
         print(f"| {c} | {d[:, 0].mean():.3f} | {d[:, 1].mean():.3f} | {d[:, 2].mean():.3f} | {np.nanmean(e[:, 0]):.3f} "
               f"| {np.nanmean(e[:, 1]):.3f} | {np.nanmean(e[:, 3]):.3f} | {np.nanmean(e[:, 2]):.3f} | {sb:.2f} → {sf:.2f} "
-              f"| {100 * fb:.0f} % | {100 * fg:.1f} % |")
+              f"| {100 * fb:.0f} % | {100 * fg:.1f} % | {100 * ff:.1f} % |")
     print(f"\nDamaged slice flagged for at least one structure: {100 * np.mean([r['flag_bad_any'] for r in rows]):.1f} %; "
-          f"good slices flagged for at least one structure: {100 * np.mean([r['flag_good_any'] for r in rows]):.1f} %")
+          f"undamaged slices flagged for at least one structure: {100 * np.mean([r['flag_good_any'] for r in rows]):.1f} %; "
+          f"slices acceptable for every structure flagged: "
+          f"{100 * sum(r['false_any'] for r in rows) / max(sum(r['ok_any'] for r in rows), 1):.1f} %")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def score(engine, source: str, zoo: Path, seed: int = 0, every: int = 1) -> list
                      "pred_slice": res.slice_dice, "true_slice": metrics.slice_dice(case.labels, truth, VALUES),
                      "low_vol": res.volume_low, "high_vol": res.volume_high,
                      "low_slice": res.slice_low, "high_slice": res.slice_high,
-                     "est": res.estimates, "ms": res.timings_ms,
+                     "est": res.estimates, "ms": res.timings_ms, "seg_area": res.seg_area,
                      **(error_map_scores(res.error_map, case, truth, engine.pack) if res.error_map is not None else {})})
     return rows
 

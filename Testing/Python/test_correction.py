@@ -4,7 +4,8 @@ import pytest
 from scipy import ndimage
 
 from SegmentationQCLib import metrics
-from SegmentationQCLib.correction import corrected_areas, ejection, measurements, neighbours, rebuild_slices
+from SegmentationQCLib.correction import (corrected_areas, ejection, group_flags, measurements, neighbours,
+                                         rebuild_slices)
 
 CLASSES = ["LV", "MYO", "RV"]
 VALUES = {"LV": 3, "MYO": 2, "RV": 1}
@@ -30,6 +31,15 @@ def test_measurements_and_ejection_fraction():
     assert e["LV_ejection_fraction"]["measured"] == pytest.approx(50.0)
     assert e["LV_ejection_fraction"]["corrected"] == pytest.approx(60.0)
     assert e["LV_stroke_volume"]["corrected"] == pytest.approx(1.8)
+
+
+def test_a_flag_on_the_myocardium_corrects_the_cavity_too():
+    areas = np.array([[100.0, 50.0, 80.0], [10.0, 20.0, 0.0], [100.0, 50.0, 80.0]])
+    flags = np.zeros((3, 3), bool)
+    flags[1, 1] = True  # MYO only: LV and MYO are rebuilt together, RV is left alone
+    np.testing.assert_array_equal(group_flags(flags, CLASSES), [[0, 0, 0], [1, 1, 0], [0, 0, 0]])
+    m = measurements(areas, flags, CLASSES, (10.0, 1.0, 1.0))
+    assert m["LV_volume"]["corrected"] == pytest.approx(3.0) and m["RV_volume"]["corrected"] == pytest.approx(1.6)
 
 
 @pytest.mark.parametrize("bad", [4, 0])
