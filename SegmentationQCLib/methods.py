@@ -35,13 +35,18 @@ def errormap_estimates(truth_prob: np.ndarray, onehot: np.ndarray, z_out_roi: np
 
     Where the segmentation has none of a structure, its Dice is 1 or 0 (truth absent or not):
     ``truth_present`` (S, K), whether the most probable manual label has the structure on the
-    slice, decides (without it a soft Dice of 0 is given, as any probability mass counts)."""
+    slice, decides, except in a gap (the structure segmented on slices above and below: the
+    anatomy is there, the slice was missed). Without ``truth_present`` a soft Dice of 0 is
+    given, as any probability mass counts."""
     tp = (onehot * truth_prob).sum((2, 3))
     fp = onehot.sum((2, 3)) - tp
     fn = truth_prob.sum((2, 3)) - tp
     sl, vol = _slice(tp, fp, fn, z_out_roi), _volume(tp, fp, fn, z_out_roi)
     if truth_present is not None:
         empty = (onehot.sum((2, 3)) + z_out_roi) == 0
+        seen_before = np.maximum.accumulate(~empty, axis=0)
+        seen_after = np.maximum.accumulate((~empty)[::-1], axis=0)[::-1]
+        truth_present = truth_present | (empty & seen_before & seen_after)
         sl = np.where(empty, (~truth_present).astype(float), sl)
         vol = np.where(empty.all(0), (~truth_present.any(0)).astype(float), vol)
     return sl, vol

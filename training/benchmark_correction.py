@@ -1,6 +1,6 @@
 """Fournel et al. 2021, Table 7, on the validation patients: one bad mid-ventricular slice.
 
-    python training/benchmark_correction.py [--pack acdc-cardiac] [--exclude-ends 1]
+    python training/benchmark_correction.py [--pack acdc-cardiac] [--exclude-ends 1] [--thresholds LV=0.4,MYO=0.4,RV=0.2]
 
 For each validation volume, a good segmentation (the best training-family segmenter's clean
 output when every structure's Dice is >= 0.8, else the manual labels with a second rater's
@@ -76,9 +76,13 @@ def main() -> None:
     ap.add_argument("--exclude-ends", type=int, default=1)
     ap.add_argument("--flag-on", default="dice", choices=["dice", "upper"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--thresholds", metavar="LV=T,MYO=T,RV=T", help="slice-flag thresholds instead of the card's")
     a = ap.parse_args()
     torch.set_num_threads(2)
     engine = QCEngine(a.pack, "cpu")
+    if a.thresholds:
+        engine.pack.card["thresholds"]["slice_flag"] = {k: float(v) for k, v in
+                                                        (x.split("=") for x in a.thresholds.split(","))}
     rng = np.random.default_rng(a.seed)
     _, val = acdc.split(seed=a.seed)
     rows = []
@@ -110,7 +114,8 @@ def main() -> None:
                 "false_flags": (res_good.flags & ok).sum(0), "ok": ok.sum(0),
                 "false_any": (res_good.flags.any(1) & ok.all(1)).sum(), "ok_any": ok.all(1).sum()})
     print(f"# One wrong mid-ventricular slice, {len(rows)} validation volumes "
-          f"(exclude_ends={a.exclude_ends}, flag_on={a.flag_on}); damages: "
+          f"(exclude_ends={a.exclude_ends}, flag_on={a.flag_on}, thresholds "
+          f"{engine.pack.card['thresholds']['slice_flag']}); damages: "
           + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in DAMAGES) + "\n")
     print("| structure | Dice no damage | Dice damaged | Dice corrected (mask) | RVE no damage | RVE damaged "
           "| RVE corrected (measurement) | RVE corrected (mask) | rebuilt-slice Dice (damaged → rebuilt) "
