@@ -72,7 +72,6 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
     rows = read_manifest(manifest)
     class_values = parse_labels(labels)
     engine = QCEngine(pack, device, methods)  # validates the pack and methods before any work starts
-    out_dir.mkdir(parents=True, exist_ok=True)
     inputs = {Path(r[c]).resolve() for r in rows for c in ("image", "segmentation", "reference") if r.get(c)}
     results_path = out_dir / "results.csv"
     if results_path.resolve() in inputs:
@@ -82,7 +81,9 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
     if scheduler:
         from .distributed import connect, map_rows
 
-        client = connect(scheduler)
+        client = connect(scheduler)  # before any output is made: a wrong address leaves nothing behind
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if client is not None:
         print(f"Dask cluster: {client.dashboard_link}", file=sys.stderr)
         engine_args = (str(engine.pack.path), device, tuple(methods) if methods else None)
         results = map_rows(client, rows, engine_args, class_values, out_dir.resolve(), flagging)

@@ -43,3 +43,4 @@ def test_bad_scheduler_is_one_clear_error(files, random_pack, capsys):
     assert main(["batch", str(manifest), "-o", str(files["dir"] / "o"), "--pack", str(random_pack),
                  "--scheduler", "local:many"]) == 2
     assert "local:N" in capsys.readouterr().err
+    assert not (files["dir"] / "o").exists()  # nothing made for a batch that could not start
