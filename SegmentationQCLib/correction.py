@@ -52,6 +52,13 @@ def corrected_areas(areas: np.ndarray, flags: np.ndarray) -> np.ndarray:
     return out
 
 
+def corrected_structure_areas(areas: np.ndarray, flags: np.ndarray, classes: list[str],
+                              groups=CARDIAC_GROUPS) -> np.ndarray:
+    """(S, K) areas corrected as the measurements are: flags spread over the structure groups
+    (as in the rebuilt mask), then each flagged area from its good neighbours."""
+    return corrected_areas(areas, group_flags(flags, classes, groups))
+
+
 def sdf(mask: np.ndarray, spacing_rc) -> np.ndarray:
     """Signed distance (mm), negative inside; +_FAR everywhere for an empty mask."""
     if not mask.any():
@@ -138,7 +145,7 @@ def measurements(areas: np.ndarray, flags: np.ndarray, classes: list[str], spaci
     """LV/RV cavity volumes (mL) and LV mass (g), as measured and as corrected (flags spread over
     the structure groups, as in the rebuilt mask)."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    fixed = corrected_areas(areas, group_flags(flags, classes, groups))
+    fixed = corrected_structure_areas(areas, flags, classes, groups)
     out = {}
     names = {"LV": ("LV_volume", "mL", 1.0), "RV": ("RV_volume", "mL", 1.0),
              "MYO": ("LV_mass", "g", MYOCARDIUM_DENSITY_G_PER_ML)}

@@ -29,7 +29,7 @@ import failures
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import metrics  # noqa: E402
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
-from SegmentationQCLib.correction import correct, corrected_areas, group_flags  # noqa: E402
+from SegmentationQCLib.correction import correct, corrected_structure_areas  # noqa: E402
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
 
 VALUES = evaluate.VALUES
@@ -96,7 +96,7 @@ def main() -> None:
             fix = correct(case, res)
             res_good = engine.check(case_from_arrays(v.image, good, spacing), a.flag_on, a.exclude_ends)
             true_area = metrics.overlap_counts(v.label, v.label, VALUES)[1].sum(0)
-            meas = corrected_areas(res.seg_area, group_flags(res.flags, res.classes)).sum(0)
+            meas = corrected_structure_areas(res.seg_area, res.flags, res.classes).sum(0)
             other = np.ones(len(good), bool)
             other[i] = False
             ok = metrics.slice_dice(good, v.label, VALUES) >= 0.7  # (S, K) acceptable slices of the good segmentation
