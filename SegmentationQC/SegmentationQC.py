@@ -400,7 +400,9 @@ class SegmentationQCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             p.correctedSegmentation, p.measurementsTable = node, table
             self.ui.measurementsTableView.setMRMLTableNode(table)
             self.ui.measurementsTableView.visible = True
-            self.ui.statusLabel.text = f"Rebuilt {len(rebuilt)} structure slice(s) into {node.GetName()}"
+            left = sorted({i for i, _ in self._review.correction.not_rebuilt})
+            self.ui.statusLabel.text = f"Rebuilt {len(rebuilt)} structure slice(s) into {node.GetName()}" + (
+                f"; slices {left} left as they are (too many flagged in a row)" if left else "")
 
     def onExport(self) -> None:
         path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), "Export the QC report",

@@ -118,7 +118,7 @@ def _checked(a, image, segmentation):
 
 
 def cmd_correct(a) -> int:
-    from .correction import correct
+    from .correction import MAX_RUN, correct
     from .report import correction_section, summary, to_report, write_image, write_json
 
     for p in (a.output, a.report):
@@ -134,6 +134,9 @@ def cmd_correct(a) -> int:
     print(summary(rep), file=sys.stderr)
     rebuilt = sorted({i for i, _ in fix.rebuilt})
     print(f"rebuilt slices {rebuilt or 'none'}; corrected segmentation in {a.output}", file=sys.stderr)
+    left = sorted({i for i, _ in fix.not_rebuilt})
+    if left:
+        print(f"flagged but not rebuilt (more than {MAX_RUN} flagged slices in a row): {left}", file=sys.stderr)
     return 0
 
 

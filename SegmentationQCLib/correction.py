@@ -8,7 +8,11 @@ Two levels:
   is kept: the LV cavity and the epicardium (LV ∪ MYO) are interpolated, MYO = epicardium
   minus cavity with at least one pixel of wall, RV is interpolated outside the epicardium.
 
-A flag is per slice and structure group (``groups``: structures rebuilt together).
+A flag is per slice and structure group (``groups``: structures rebuilt together). A run of
+more than ``MAX_RUN`` consecutive flagged slices is not repaired: its good neighbours are too far
+apart to stand in for it (on validation, repairing such runs, mostly small end-systolic apical
+slices, raised the LV volume error; see docs/benchmark.md). Those slices stay flagged and are
+listed as not rebuilt.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from .metrics import MYOCARDIUM_DENSITY_G_PER_ML
 
 CARDIAC_GROUPS = (("LV", "MYO"), ("RV",))
 _FAR = 1e3  # signed distance given to a structure absent from a slice (mm)
+MAX_RUN = 2  # longest run of consecutive flagged slices that is repaired
 
 
 def neighbours(good: np.ndarray, i: int) -> tuple[int | None, int | None]:
@@ -41,6 +46,23 @@ def group_flags(flags: np.ndarray, classes: list[str], groups=CARDIAC_GROUPS) ->
     return out
 
 
+def short_runs(flags: np.ndarray, max_run: int = MAX_RUN) -> np.ndarray:
+    """(S, K) flags kept only where they belong to a run of at most ``max_run`` consecutive slices."""
+    out = flags.copy()
+    for k in range(flags.shape[1]):
+        padded = np.r_[False, flags[:, k], False].astype(np.int8)
+        starts, ends = np.flatnonzero(np.diff(padded) == 1), np.flatnonzero(np.diff(padded) == -1)
+        for a, b in zip(starts, ends):
+            if b - a > max_run:
+                out[a:b, k] = False
+    return out
+
+
+def repair_flags(flags: np.ndarray, classes: list[str], groups=CARDIAC_GROUPS, max_run: int = MAX_RUN) -> np.ndarray:
+    """(S, K) the flags that are repaired: spread over the structure groups, short runs only."""
+    return short_runs(group_flags(flags, classes, groups), max_run)
+
+
 def corrected_areas(areas: np.ndarray, flags: np.ndarray) -> np.ndarray:
     """(S, K) areas with each flagged entry replaced by its good neighbours' mean area."""
     out = areas.astype(np.float64).copy()
@@ -54,9 +76,9 @@ def corrected_areas(areas: np.ndarray, flags: np.ndarray) -> np.ndarray:
 
 def corrected_structure_areas(areas: np.ndarray, flags: np.ndarray, classes: list[str],
                               groups=CARDIAC_GROUPS) -> np.ndarray:
-    """(S, K) areas corrected as the measurements are: flags spread over the structure groups
-    (as in the rebuilt mask), then each flagged area from its good neighbours."""
-    return corrected_areas(areas, group_flags(flags, classes, groups))
+    """(S, K) areas corrected as the measurements are: the repaired flags (``repair_flags``, as in
+    the rebuilt mask), each area from its good neighbours."""
+    return corrected_areas(areas, repair_flags(flags, classes, groups))
 
 
 def sdf(mask: np.ndarray, spacing_rc) -> np.ndarray:
@@ -84,6 +106,7 @@ def interpolate(masks: np.ndarray, good: np.ndarray, i: int, spacing_rc) -> np.n
 class Correction:
     labels: np.ndarray  # (S, H, W) corrected label volume, the user's label values
     rebuilt: list[tuple[int, str]] = field(default_factory=list)  # (slice, structure) pairs rebuilt
+    not_rebuilt: list[tuple[int, str]] = field(default_factory=list)  # flagged, in a run too long to repair
     measurements: dict = field(default_factory=dict)  # name -> {"measured", "corrected", "unit"}
 
 
@@ -103,7 +126,7 @@ def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], cl
     out = labels.copy()
     rebuilt = []
     col = {c: k for k, c in enumerate(classes)}
-    flags = group_flags(flags, classes, groups)
+    flags = repair_flags(flags, classes, groups)
     for group in groups:
         group = [c for c in group if c in col]
         if not group:
@@ -175,5 +198,6 @@ def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False) ->
     ``use_surrogate``: let the result's surrogate guide the rebuild where it agrees."""
     labels, rebuilt = rebuild_slices(case.labels, result.flags, result.classes, case.class_values,
                                      case.spacing[1:], groups, result.surrogate if use_surrogate else None)
-    return Correction(labels=labels, rebuilt=rebuilt,
+    left = group_flags(result.flags, result.classes, groups) & ~repair_flags(result.flags, result.classes, groups)
+    return Correction(labels=labels, rebuilt=rebuilt, not_rebuilt=[(int(i), result.classes[k]) for i, k in zip(*np.nonzero(left))],
                       measurements=measurements(result.seg_area, result.flags, result.classes, case.spacing, groups))

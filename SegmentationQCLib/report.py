@@ -49,12 +49,17 @@ def to_report(res: QCResult, image: str = "", segmentation: str = "") -> dict:
 
 
 def correction_section(fix, output: str = "") -> dict:
-    """The report's ``correction`` section: slices rebuilt and measurements before/after."""
-    rebuilt: dict[int, list[str]] = {}
-    for i, c in fix.rebuilt:
-        rebuilt.setdefault(i, []).append(c)
+    """The report's ``correction`` section: slices rebuilt, flagged slices left as they are (in a
+    run too long to repair from neighbours) and measurements before/after."""
+    def by_slice(pairs):
+        out: dict[int, list[str]] = {}
+        for i, c in pairs:
+            out.setdefault(i, []).append(c)
+        return [{"index": i, "structures": cs} for i, cs in sorted(out.items())]
+
     return {"output": str(output),
-            "slices_rebuilt": [{"index": i, "structures": cs} for i, cs in sorted(rebuilt.items())],
+            "slices_rebuilt": by_slice(fix.rebuilt),
+            "slices_not_rebuilt": by_slice(fix.not_rebuilt),
             "measurements": {k: {kk: (_r(vv) if isinstance(vv, float) else vv) for kk, vv in v.items()}
                              for k, v in fix.measurements.items()}}
 

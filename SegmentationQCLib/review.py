@@ -38,6 +38,7 @@ class Review:
     thresholds: dict  # the pack card's thresholds
     nodes: dict = field(default_factory=dict)  # OUTPUT_KEYS -> node (or None)
     engine: object = None  # the QCEngine that scored it (computes the surrogate on demand)
+    correction: object = None  # the last Correction made by add_corrected
 
     @property
     def scene(self):
@@ -105,6 +106,7 @@ def add_corrected(review: Review, node=None, table=None):
                              review.segmentation_node, review.mapping)
     table = out.measurements_table(review.scene, fix.measurements, f"{name} QC measurements", table)
     review.nodes.update(corrected=node, measurements=table)
+    review.correction = fix
     return node, table, fix.rebuilt
 
 

@@ -4,8 +4,8 @@ import pytest
 from scipy import ndimage
 
 from SegmentationQCLib import metrics
-from SegmentationQCLib.correction import (corrected_areas, ejection, group_flags, measurements, neighbours,
-                                         rebuild_slices)
+from SegmentationQCLib.correction import (MAX_RUN, corrected_areas, corrected_structure_areas, ejection, group_flags,
+                                         measurements, neighbours, rebuild_slices, short_runs)
 
 CLASSES = ["LV", "MYO", "RV"]
 VALUES = {"LV": 3, "MYO": 2, "RV": 1}
@@ -40,6 +40,22 @@ def test_a_flag_on_the_myocardium_corrects_the_cavity_too():
     np.testing.assert_array_equal(group_flags(flags, CLASSES), [[0, 0, 0], [1, 1, 0], [0, 0, 0]])
     m = measurements(areas, flags, CLASSES, (10.0, 1.0, 1.0))
     assert m["LV_volume"]["corrected"] == pytest.approx(3.0) and m["RV_volume"]["corrected"] == pytest.approx(1.6)
+
+
+def test_runs_longer_than_max_run_are_left_as_they_are(stack):
+    flags = np.zeros((9, 1), bool)
+    flags[1:1 + MAX_RUN] = True  # short run: repaired
+    flags[5:6 + MAX_RUN] = True  # one slice too many: left
+    np.testing.assert_array_equal(short_runs(flags)[:, 0], np.r_[False, [True] * MAX_RUN, [False] * (8 - MAX_RUN)])
+    areas = np.tile(np.arange(1.0, 10.0)[:, None], (1, 3))
+    fixed = corrected_structure_areas(areas, np.repeat(flags, 3, 1), CLASSES)
+    np.testing.assert_array_equal(fixed[5:], areas[5:])
+    assert not np.array_equal(fixed[1:3], areas[1:3])
+    _, truth, spacing = stack
+    long_run = np.zeros((truth.shape[0], 3), bool)
+    long_run[2:3 + MAX_RUN] = True
+    out, rebuilt = rebuild_slices(truth, long_run, CLASSES, VALUES, spacing[1:])
+    assert rebuilt == [] and np.array_equal(out, truth)
 
 
 @pytest.mark.parametrize("bad", [4, 0])
