@@ -25,13 +25,18 @@ def training_args(doc: str, run: str, steps: int, batch: int, lr: float) -> argp
     ap.add_argument("--batch", type=int, default=batch)
     ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning)")
     return ap
 
 
 def fit(model: torch.nn.Module, out: Path, steps: int, lr: float, seed: int,
         train_loss: Callable[[torch.nn.Module, np.random.Generator], torch.Tensor],
-        evaluate: Callable[[torch.nn.Module], dict], score: str, higher_is_better: bool, every: int = 250) -> None:
+        evaluate: Callable[[torch.nn.Module], dict], score: str, higher_is_better: bool, every: int = 250,
+        init: Path | None = None) -> None:
+    """Train ``model`` for ``steps`` (from ``init`` weights if given, unless resuming)."""
     out.mkdir(parents=True, exist_ok=True)
+    if init and not (out / "last.pt").exists():
+        model.load_state_dict(torch.load(init, map_location=next(model.parameters()).device, weights_only=True))
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import pickle
 import shutil
 import sys
 from pathlib import Path
@@ -53,8 +54,10 @@ def add_models(card: dict, out: Path, previous: dict) -> None:
         if best.exists():
             cfg = json.loads((RUNS / run / "config.json").read_text())
             shutil.copy(best, out / file)
-            card["models"][name] = {"file": file, "sha256": sha256(out / file), "arch": arch(cfg),
-                                    "trained": {k: cfg[k] for k in ("steps", "batch", "lr", "seed") if k in cfg}}
+            trained = {k: cfg[k] for k in ("steps", "batch", "lr", "seed") if k in cfg}
+            if cfg.get("init"):  # fine-tuned: record which weights it started from
+                trained["init_sha256"] = sha256(Path(cfg["init"]))
+            card["models"][name] = {"file": file, "sha256": sha256(out / file), "arch": arch(cfg), "trained": trained}
         elif name in previous.get("models", {}):
             entry = previous["models"][name]
             if sha256(out / entry["file"]) != entry["sha256"]:
@@ -87,6 +90,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--zoo", type=Path, default=RUNS / "zoo")
     ap.add_argument("--out", type=Path, default=ROOT / "SegmentationQCLib" / "packs" / "acdc-cardiac")
+    ap.add_argument("--reuse-rows", action="store_true",
+                    help="take the validation scores from the last run's runs/make_pack_rows.pkl when the weights are the same "
+                         "(to refit calibration, fusion, intervals and thresholds in a minute)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -116,17 +122,26 @@ def main() -> None:
     def in_domain(e):
         return evaluate.score(e, "zoo", a.zoo) + evaluate.score(e, "synthetic", a.zoo)
 
-    tta_mae = {}
-    for tta in (False, True):
-        card["tta"] = tta
-        r = in_domain(engine(["slice"]))
-        tta_mae[tta] = float(np.mean([np.abs(x["pred_slice"] - x["true_slice"]).mean() for x in r]))
-        print(f"tta={tta}: validation slice-Dice MAE {tta_mae[tta]:.4f}", flush=True)
-    card["tta"] = tta_mae[False] - tta_mae[True] >= TTA_MIN_GAIN
-
     methods = [m for m in ("slice", "errormap", "manifold", "direct3d") if m in card["models"]]
-    e = engine(methods)
-    rows = {"in-domain": in_domain(e), "shifted": evaluate.score(e, "shifted", a.zoo)}
+    key = {"weights": {m: card["models"][m]["sha256"] for m in methods}, "search": SEARCH}
+    cache = RUNS / "make_pack_rows.pkl"
+    saved = pickle.loads(cache.read_bytes()) if a.reuse_rows and cache.exists() else {}
+    if saved.get("key") == key:
+        print(f"validation rows from {cache} (same weights)", flush=True)
+    else:
+        saved = {"key": key, "tta_mae": {}}
+        for tta in (False, True):
+            card["tta"] = tta
+            r = in_domain(engine(["slice"]))
+            saved["tta_mae"][tta] = float(np.mean([np.abs(x["pred_slice"] - x["true_slice"]).mean() for x in r]))
+            print(f"tta={tta}: validation slice-Dice MAE {saved['tta_mae'][tta]:.4f}", flush=True)
+    tta_mae = saved["tta_mae"]
+    card["tta"] = tta_mae[False] - tta_mae[True] >= TTA_MIN_GAIN
+    if "rows" not in saved:
+        e = engine(methods)
+        saved["rows"] = {"in-domain": in_domain(e), "shifted": evaluate.score(e, "shifted", a.zoo)}
+        cache.write_bytes(pickle.dumps(saved))
+    rows = saved["rows"]
     card["calibration"], gains = {}, {}
     for m in methods:
         gains[m] = evaluate.crossfit_calibration_gain(rows["in-domain"], m)

@@ -107,7 +107,6 @@ def main() -> None:
     ap = training_args(__doc__, "slice", steps=3500, batch=48, lr=2e-3)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--val-samples", type=int, default=3000)
-    ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning)")
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     tr, va = load(a.data / "train.npz"), load(a.data / "val.npz")
@@ -123,9 +122,7 @@ def main() -> None:
 
     torch.manual_seed(a.seed)
     model = SliceQCNet(n_classes=len(VALUES), width=a.width).to(dev)
-    if a.init:
-        model.load_state_dict(torch.load(a.init, map_location=dev, weights_only=True))
-    fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "slice_mae_mean", False)
+    fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "slice_mae_mean", False, init=a.init)
     (a.out / "config.json").write_text(json.dumps(vars(a), default=str))
 
 
