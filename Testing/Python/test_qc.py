@@ -80,15 +80,16 @@ def test_pack_integrity_is_checked(random_pack, tmp_path):
 def test_flag_rules():
     from SegmentationQCLib.qc import QCResult, flag_slices
 
-    d = np.array([[0.5, 0.9, 0.9], [0.9, 0.6, 0.9], [0.95, 0.95, 0.95], [0.4, 0.9, 0.9]])
-    area = np.array([[0, 0, 0], [5, 5, 5], [5, 5, 5], [5, 5, 5]])
+    d = np.array([[0.5, 0.9, 0.9], [0.9, 0.6, 0.9], [0.95, 0.95, 0.3], [0.4, 0.9, 0.9], [0.9, 0.9, 0.1]])
+    area = np.array([[0, 0, 0], [5, 5, 5], [5, 5, 0], [5, 5, 5], [5, 5, 0]])
     res = QCResult(case="c", classes=["LV", "MYO", "RV"], slice_dice=d, volume_dice=d.mean(0), seg_area=area,
                    truth_area=area, spacing=(10.0, 1.0, 1.0), verdict="pass", flags=np.zeros(d.shape, bool),
                    slice_high=d + 0.2)
     t = {"LV": 0.7, "MYO": 0.7, "RV": 0.7}
-    np.testing.assert_array_equal(np.argwhere(flag_slices(res, t)), [[0, 0], [1, 1], [3, 0]])
-    assert not flag_slices(res, t, exclude_ends=1).any()  # segmented slices 1-3: only slice 2 may be flagged
-    np.testing.assert_array_equal(np.argwhere(flag_slices(res, t, flag_on="upper")), [[3, 0]])
+    # slice 0 is beyond every structure's extent and slice 4 beyond the RV's: not flagged; the RV gap on slice 2 is
+    np.testing.assert_array_equal(np.argwhere(flag_slices(res, t)), [[1, 1], [2, 2], [3, 0]])
+    np.testing.assert_array_equal(np.argwhere(flag_slices(res, t, exclude_ends=1)), [[2, 2], [3, 0]])
+    np.testing.assert_array_equal(np.argwhere(flag_slices(res, t, flag_on="upper")), [[2, 2], [3, 0]])
 
 
 def test_roi_maps_go_back_onto_the_slice_grid(stack, random_pack):
