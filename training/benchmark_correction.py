@@ -1,6 +1,7 @@
 """Fournel et al. 2021, Table 7, on the validation patients: one bad mid-ventricular slice.
 
     python training/benchmark_correction.py [--pack acdc-cardiac] [--exclude-ends 1] [--thresholds LV=0.4,MYO=0.4,RV=0.2]
+                                            [--perfect-flags]
 
 For each validation volume, a good segmentation (the best training-family segmenter's clean
 output when every structure's Dice is >= 0.8, else the manual labels with a second rater's
@@ -77,6 +78,8 @@ def main() -> None:
     ap.add_argument("--flag-on", default="dice", choices=["dice", "upper"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--thresholds", metavar="LV=T,MYO=T,RV=T", help="slice-flag thresholds instead of the card's")
+    ap.add_argument("--perfect-flags", action="store_true",
+                    help="flag exactly the damaged slice (every structure): what the repair itself can do")
     a = ap.parse_args()
     torch.set_num_threads(2)
     engine = QCEngine(a.pack, "cpu")
@@ -93,6 +96,9 @@ def main() -> None:
             spacing = (evaluate.SLICE_MM, acdc.PIXEL_MM, acdc.PIXEL_MM)
             case = case_from_arrays(v.image, bad, spacing)
             res = engine.check(case, a.flag_on, a.exclude_ends)
+            if a.perfect_flags:
+                res.flags[:] = False
+                res.flags[i] = True
             fix = correct(case, res)
             res_good = engine.check(case_from_arrays(v.image, good, spacing), a.flag_on, a.exclude_ends)
             true_area = metrics.overlap_counts(v.label, v.label, VALUES)[1].sum(0)
@@ -114,7 +120,7 @@ def main() -> None:
                 "false_flags": (res_good.flags & ok).sum(0), "ok": ok.sum(0),
                 "false_any": (res_good.flags.any(1) & ok.all(1)).sum(), "ok_any": ok.all(1).sum()})
     print(f"# One wrong mid-ventricular slice, {len(rows)} validation volumes "
-          f"(exclude_ends={a.exclude_ends}, flag_on={a.flag_on}, thresholds "
+          f"(exclude_ends={a.exclude_ends}, flag_on={a.flag_on}, {'perfect flags' if a.perfect_flags else 'thresholds'} "
           f"{engine.pack.card['thresholds']['slice_flag']}); damages: "
           + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in DAMAGES) + "\n")
     print("| structure | Dice no damage | Dice damaged | Dice corrected (mask) | RVE no damage | RVE damaged "
