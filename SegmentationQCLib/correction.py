@@ -199,5 +199,6 @@ def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False) ->
     labels, rebuilt = rebuild_slices(case.labels, result.flags, result.classes, case.class_values,
                                      case.spacing[1:], groups, result.surrogate if use_surrogate else None)
     left = group_flags(result.flags, result.classes, groups) & ~repair_flags(result.flags, result.classes, groups)
-    return Correction(labels=labels, rebuilt=rebuilt, not_rebuilt=[(int(i), result.classes[k]) for i, k in zip(*np.nonzero(left))],
+    return Correction(labels=labels, rebuilt=rebuilt,
+                      not_rebuilt=[(int(i), result.classes[k]) for i, k in zip(*np.nonzero(left))],
                       measurements=measurements(result.seg_area, result.flags, result.classes, case.spacing, groups))
