@@ -16,7 +16,7 @@ from . import metrics
 from .calibration import apply as calibrate
 from .case import Case
 from .errors import InputError
-from .intervals import bounds
+from .intervals import bounds, scale
 from .methods import direct3d_estimate, errormap_estimates, fuse, manifold_estimates
 from .pack import ModelPack, load_pack
 from .preprocess import inside_roi, model_input, normalise, roi_centre, roi_theta, sample, to_native
@@ -280,5 +280,7 @@ def end_slices(seg_area: np.ndarray, n: int) -> np.ndarray:
 def _add_intervals(res: QCResult, intervals: dict | None) -> None:
     """Conformal bounds from the card (see ``intervals.bounds``)."""
     if intervals:
-        res.slice_low, res.slice_high = bounds(res.slice_dice, intervals["slice"], res.classes)
-        res.volume_low, res.volume_high = bounds(res.volume_dice, intervals["volume"], res.classes)
+        res.slice_low, res.slice_high = bounds(res.slice_dice, intervals["slice"], res.classes,
+                                               scale(intervals["slice"], res.estimates, 0))
+        res.volume_low, res.volume_high = bounds(res.volume_dice, intervals["volume"], res.classes,
+                                                 scale(intervals["volume"], res.estimates, 1))

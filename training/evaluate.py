@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import metrics  # noqa: E402
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
 from SegmentationQCLib.calibration import apply as apply_calibration, isotonic  # noqa: E402
-from SegmentationQCLib.intervals import bounds  # noqa: E402
+from SegmentationQCLib.intervals import bounds, scale  # noqa: E402
 from SegmentationQCLib.qc import prepare  # noqa: E402
 
 VALUES = (3, 2, 1)
@@ -164,35 +164,40 @@ def summary(rows: list[dict], threshold: float = 0.7) -> dict:
         out["vol_coverage"] = float(((tv >= lo - 1e-9) & (tv <= hi + 1e-9)).mean())
         slo, shi = np.concatenate([r["low_slice"] for r in rows]), np.concatenate([r["high_slice"] for r in rows])
         out["slice_coverage"] = float(((ts >= slo - 1e-9) & (ts <= shi + 1e-9)).mean())
+        out["vol_width"], out["slice_width"] = float((hi - lo).mean()), float((shi - slo).mean())
     return out
 
 EDGES = [0.0, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0001]
+SCALE_FLOOR = 0.1  # normalised intervals: residuals / (SCALE_FLOOR + |a - b|)
 
 
-def fit_intervals(rows: list[dict], coverage: float = 0.9) -> dict:
+def fit_intervals(rows: list[dict], coverage: float = 0.9, scale_by: dict | None = None) -> dict:
     """Split-conformal bounds per level and class, conditional on the predicted-Dice bin.
 
     ``below``/``above`` are the (1+coverage)/2 quantiles of pred-true and true-pred in each
-    bin (finite-sample corrected), so [pred-below, pred+above] aims at ``coverage``.
+    bin (finite-sample corrected), so [pred-below, pred+above] aims at ``coverage``. With
+    ``scale_by`` ({"between": [a, b], "floor": f}) the residuals are divided by f + |a - b|
+    (normalised conformal; see ``intervals.scale``).
     """
     q = (1 + coverage) / 2
     spec = {}
-    for level in ("slice", "volume"):
-        key = "slice" if level == "slice" else "vol"
+    for i, (level, key) in enumerate((("slice", "slice"), ("volume", "vol"))):
         p = np.concatenate([np.atleast_2d(r[f"pred_{key}"]) for r in rows])
         t = np.concatenate([np.atleast_2d(r[f"true_{key}"]) for r in rows])
-        s = {"edges": EDGES, "below": {}, "above": {}}
+        s = {"edges": EDGES, "below": {}, "above": {}, **({"scale": scale_by} if scale_by else {})}
+        d = np.concatenate([np.atleast_2d(np.broadcast_to(scale(s, r["est"], i), np.shape(r[f"pred_{key}"])))
+                            for r in rows])
         for k, c in enumerate(CLASSES):
             b = np.clip(np.searchsorted(EDGES, p[:, k], side="right") - 1, 0, len(EDGES) - 2)
             lo, hi = [], []
-            for i in range(len(EDGES) - 1):
-                m = b == i
+            for j in range(len(EDGES) - 1):
+                m = b == j
                 if m.sum() < 20:  # too few: widen to the neighbouring bins
-                    m = np.abs(b - i) <= 1
+                    m = np.abs(b - j) <= 1
                 n = m.sum()
                 level_q = min(1.0, np.ceil((n + 1) * q) / max(n, 1))
-                lo.append(float(np.quantile(p[m, k] - t[m, k], level_q)) if n else 1.0)
-                hi.append(float(np.quantile(t[m, k] - p[m, k], level_q)) if n else 1.0)
+                lo.append(float(np.quantile((p[m, k] - t[m, k]) / d[m, k], level_q)) if n else 1.0)
+                hi.append(float(np.quantile((t[m, k] - p[m, k]) / d[m, k], level_q)) if n else 1.0)
             s["below"][c] = [max(0.0, x) for x in lo]
             s["above"][c] = [max(0.0, x) for x in hi]
         spec[level] = s
@@ -204,22 +209,39 @@ def apply_intervals(rows: list[dict], spec: dict) -> list[dict]:
     out = []
     for r in rows:
         r = dict(r)
-        for level, key in (("slice", "slice"), ("volume", "vol")):
-            r[f"low_{key}"], r[f"high_{key}"] = bounds(r[f"pred_{key}"], spec[level], CLASSES)
+        for i, (level, key) in enumerate((("slice", "slice"), ("volume", "vol"))):
+            r[f"low_{key}"], r[f"high_{key}"] = bounds(r[f"pred_{key}"], spec[level], CLASSES,
+                                                       scale(spec[level], r["est"], i))
         out.append(r)
     return out
 
 
-def crossfit_coverage(rows: list[dict], coverage: float = 0.9) -> dict:
-    """Coverage of intervals fitted on one half of the validation patients, tested on the other."""
+def crossfit_coverage(rows: list[dict], coverage: float = 0.9, scale_by: dict | None = None) -> dict:
+    """Coverage and mean width of intervals fitted on one half of the validation patients,
+    tested on the other."""
     patient = np.array([int(r["name"][1:4]) for r in rows])
     ids = np.unique(patient)
     half = set(ids[::2].tolist())
     a = [r for r, p in zip(rows, patient) if p in half]
     b = [r for r, p in zip(rows, patient) if p not in half]
-    tested = apply_intervals(b, fit_intervals(a, coverage)) + apply_intervals(a, fit_intervals(b, coverage))
+    tested = (apply_intervals(b, fit_intervals(a, coverage, scale_by))
+              + apply_intervals(a, fit_intervals(b, coverage, scale_by)))
     s = summary(tested)
-    return {"volume": s["vol_coverage"], "slice": s["slice_coverage"]}
+    return {"volume": s["vol_coverage"], "slice": s["slice_coverage"],
+            "volume_width": s["vol_width"], "slice_width": s["slice_width"]}
+
+
+def choose_intervals(rows: list[dict], coverage: float = 0.9, between: list[str] | None = None) -> tuple[dict, dict]:
+    """Plain or normalised (by the disagreement of the two methods ``between``) intervals: the
+    narrower in cross-fitting of those whose cross-fitted coverage is within 2 points of
+    ``coverage`` at both levels. Returns (spec, cross-fitted coverage and width of each option)."""
+    options = {"plain": None}
+    if between and len(between) == 2:
+        options["normalised"] = {"between": list(between), "floor": SCALE_FLOOR}
+    tried = {name: crossfit_coverage(rows, coverage, sb) for name, sb in options.items()}
+    ok = [n for n, cf in tried.items() if all(abs(cf[lvl] - coverage) <= 0.02 for lvl in ("volume", "slice"))] or ["plain"]
+    best = min(ok, key=lambda n: tried[n]["volume_width"] + tried[n]["slice_width"])
+    return fit_intervals(rows, coverage, options[best]), {**tried, "chosen": best}
 
 
 def fit_fusion(rows: list[dict], methods: list[str], step: float = 0.05) -> dict:

@@ -7,7 +7,8 @@ Takes ``runs/slice/best.pt`` and, when trained, ``runs/errormap``, ``runs/vae`` 
 lower the slice-Dice MAE by TTA_MIN_GAIN), fits the fusion weights, picks the default method (lowest mean of
 the in-domain and shifted-domain volume-Dice MAE), keeps an isotonic recalibration of a
 method where it lowers the MAE when fitted and tested on different validation patients,
-fits conformal intervals for each method,
+fits conformal intervals for each method (the default's normalised by its fused methods'
+disagreement where that is narrower at the same cross-fitted coverage),
 sets per-structure slice-flag thresholds (a common quantile of the predicted Dice of acceptable
 slices, true Dice >= 0.7, the largest that flags at most FLAG_RATE of the slices acceptable for
 every structure, away from the stack's ends), and writes ``card.json`` (with sha256s and validation metrics) and ``README.md``.
@@ -179,6 +180,12 @@ def main() -> None:
     card["default_methods"] = [default]
     card["intervals"] = {m: evaluate.fit_intervals(evaluate.as_method(rows["in-domain"], m), 0.9)
                          for m in methods if rows["in-domain"][0]["est"][m][0] is not None}
+    intervals_crossfit = None
+    if default in card["intervals"]:  # the default's intervals may be normalised by its two fused methods' disagreement
+        between = card["fusion"]["methods"] if default == "fused" else None
+        card["intervals"][default], intervals_crossfit = evaluate.choose_intervals(
+            evaluate.as_method(rows["in-domain"], default), 0.9, between)
+        print(f"intervals of {default}: {intervals_crossfit}", flush=True)
     card["thresholds"]["slice_flag"] = flag_thresholds(rows["in-domain"], default)
     main_rows = evaluate.apply_intervals(evaluate.as_method(rows["in-domain"], default), card["intervals"][default]) \
         if default in card["intervals"] else evaluate.as_method(rows["in-domain"], default)
@@ -188,8 +195,8 @@ def main() -> None:
     card["validation"] = {
         "cases": s["n_cases"], "slices": s["n_slices"], "default_method": default,
         "per_class": {c: {k: round(v, 4) for k, v in s[c].items()} for c in evaluate.CLASSES},
-        "interval_coverage_90_crossfit": evaluate.crossfit_coverage(evaluate.as_method(rows["in-domain"], default), 0.9)
-        if default in card["intervals"] else None,
+        "interval_coverage_90_crossfit": intervals_crossfit[intervals_crossfit["chosen"]] if intervals_crossfit else None,
+        "interval_options_crossfit": intervals_crossfit,
         "interval_coverage_90_shifted": {lvl: summary_shifted[f"{key}_coverage"] for lvl, key in (("volume", "vol"), ("slice", "slice"))}
         if default in card["intervals"] else None,
         "recalibration_crossfit": gains,
@@ -225,8 +232,9 @@ def model_card_md(card: dict) -> str:
         f"{m} {x['in-domain']:.3f} / {x['shifted']:.3f}" for m, x in v["method_volume_mae"].items())]
     cov = v.get("interval_coverage_90_crossfit")
     if cov:
-        lines += ["", f"Nominal 90 % intervals, cross-fitted over two halves of the validation patients: "
-                      f"volume coverage {100 * cov['volume']:.1f} %, slice coverage {100 * cov['slice']:.1f} %."]
+        lines += ["", f"Nominal 90 % intervals ({v['interval_options_crossfit']['chosen']}), cross-fitted over two halves "
+                      f"of the validation patients: volume coverage {100 * cov['volume']:.1f} %, slice coverage "
+                      f"{100 * cov['slice']:.1f} %; mean width volume {cov['volume_width']:.3f}, slice {cov['slice_width']:.3f}."]
     cov = v.get("interval_coverage_90_shifted")
     if cov:
         lines += [f"On the shifted-domain validation cases (fitted on all in-domain ones): volume coverage "
