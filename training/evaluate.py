@@ -169,6 +169,7 @@ def summary(rows: list[dict], threshold: float = 0.7) -> dict:
 
 EDGES = [0.0, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0001]
 SCALE_FLOOR = 0.1  # normalised intervals: residuals / (SCALE_FLOOR + |a - b|)
+SCALE_MIN_GAIN = 0.1  # ... kept for a level only when that much narrower (it trusts a signal that shifts off-domain)
 
 
 def fit_intervals(rows: list[dict], coverage: float = 0.9, scale_by: dict | None = None) -> dict:
@@ -232,16 +233,22 @@ def crossfit_coverage(rows: list[dict], coverage: float = 0.9, scale_by: dict | 
 
 
 def choose_intervals(rows: list[dict], coverage: float = 0.9, between: list[str] | None = None) -> tuple[dict, dict]:
-    """Plain or normalised (by the disagreement of the two methods ``between``) intervals: the
-    narrower in cross-fitting of those whose cross-fitted coverage is within 2 points of
-    ``coverage`` at both levels. Returns (spec, cross-fitted coverage and width of each option)."""
+    """Per level, plain or normalised (by the disagreement of the two methods ``between``)
+    intervals: normalised only where, cross-fitted, it is at least SCALE_MIN_GAIN narrower with
+    coverage within 2 points of ``coverage``. Returns (spec, cross-fitted coverage and width of
+    each option, and the choice per level)."""
     options = {"plain": None}
     if between and len(between) == 2:
         options["normalised"] = {"between": list(between), "floor": SCALE_FLOOR}
     tried = {name: crossfit_coverage(rows, coverage, sb) for name, sb in options.items()}
-    ok = [n for n, cf in tried.items() if all(abs(cf[lvl] - coverage) <= 0.02 for lvl in ("volume", "slice"))] or ["plain"]
-    best = min(ok, key=lambda n: tried[n]["volume_width"] + tried[n]["slice_width"])
-    return fit_intervals(rows, coverage, options[best]), {**tried, "chosen": best}
+    specs = {name: fit_intervals(rows, coverage, sb) for name, sb in options.items()}
+    chosen = {}
+    for lvl in ("volume", "slice"):
+        n = tried.get("normalised")
+        better = n and abs(n[lvl] - coverage) <= 0.02 and \
+            n[f"{lvl}_width"] <= (1 - SCALE_MIN_GAIN) * tried["plain"][f"{lvl}_width"]
+        chosen[lvl] = "normalised" if better else "plain"
+    return {lvl: specs[name][lvl] for lvl, name in chosen.items()}, {**tried, "chosen": chosen}
 
 
 def fit_fusion(rows: list[dict], methods: list[str], step: float = 0.05) -> dict:

@@ -195,7 +195,8 @@ def main() -> None:
     card["validation"] = {
         "cases": s["n_cases"], "slices": s["n_slices"], "default_method": default,
         "per_class": {c: {k: round(v, 4) for k, v in s[c].items()} for c in evaluate.CLASSES},
-        "interval_coverage_90_crossfit": intervals_crossfit[intervals_crossfit["chosen"]] if intervals_crossfit else None,
+        "interval_coverage_90_crossfit": {lvl: intervals_crossfit[name][lvl] for lvl, name in intervals_crossfit["chosen"].items()}
+        if intervals_crossfit else None,
         "interval_options_crossfit": intervals_crossfit,
         "interval_coverage_90_shifted": {lvl: summary_shifted[f"{key}_coverage"] for lvl, key in (("volume", "vol"), ("slice", "slice"))}
         if default in card["intervals"] else None,
@@ -232,9 +233,11 @@ def model_card_md(card: dict) -> str:
         f"{m} {x['in-domain']:.3f} / {x['shifted']:.3f}" for m, x in v["method_volume_mae"].items())]
     cov = v.get("interval_coverage_90_crossfit")
     if cov:
-        lines += ["", f"Nominal 90 % intervals ({v['interval_options_crossfit']['chosen']}), cross-fitted over two halves "
-                      f"of the validation patients: volume coverage {100 * cov['volume']:.1f} %, slice coverage "
-                      f"{100 * cov['slice']:.1f} %; mean width volume {cov['volume_width']:.3f}, slice {cov['slice_width']:.3f}."]
+        ch, opt = v["interval_options_crossfit"]["chosen"], v["interval_options_crossfit"]
+        lines += ["", f"Nominal 90 % intervals (volume {ch['volume']}, slice {ch['slice']}), cross-fitted over two halves "
+                      f"of the validation patients: volume coverage {100 * cov['volume']:.1f} % (mean width "
+                      f"{opt[ch['volume']]['volume_width']:.3f}), slice coverage {100 * cov['slice']:.1f} % (mean width "
+                      f"{opt[ch['slice']]['slice_width']:.3f})."]
     cov = v.get("interval_coverage_90_shifted")
     if cov:
         lines += [f"On the shifted-domain validation cases (fitted on all in-domain ones): volume coverage "
