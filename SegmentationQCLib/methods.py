@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .metrics import dice_from_counts
+from .metrics import dice_from_counts, within_extent
 from .preprocess import roi_theta, sample, to_native
 
 
@@ -44,9 +44,7 @@ def errormap_estimates(truth_prob: np.ndarray, onehot: np.ndarray, z_out_roi: np
     sl, vol = _slice(tp, fp, fn, z_out_roi), _volume(tp, fp, fn, z_out_roi)
     if truth_present is not None:
         empty = (onehot.sum((2, 3)) + z_out_roi) == 0
-        seen_before = np.maximum.accumulate(~empty, axis=0)
-        seen_after = np.maximum.accumulate((~empty)[::-1], axis=0)[::-1]
-        truth_present = truth_present | (empty & seen_before & seen_after)
+        truth_present = truth_present | (empty & within_extent(~empty))
         sl = np.where(empty, (~truth_present).astype(float), sl)
         vol = np.where(empty.all(0), (~truth_present.any(0)).astype(float), vol)
     return sl, vol

@@ -75,3 +75,9 @@ def myocardial_mass_g(labels: np.ndarray, myo_value: int, spacing_mm) -> float:
 def relative_volume_error(measured: float, truth: float) -> float:
     """|V - V_true| / V_true (nan when the true volume is 0)."""
     return abs(measured - truth) / truth if truth > 0 else float("nan")
+
+
+def within_extent(area: np.ndarray) -> np.ndarray:
+    """(S, K) True from each structure's first to its last slice with area > 0 (gaps included)."""
+    present = np.asarray(area) > 0
+    return np.maximum.accumulate(present, axis=0) & np.maximum.accumulate(present[::-1], axis=0)[::-1]

@@ -254,18 +254,10 @@ def flag_slices(res: QCResult, thresholds: dict, flag_on: str = "dice", exclude_
     if flag_on not in ("dice", "upper"):
         raise InputError(f"flag_on must be 'dice' or 'upper', not {flag_on!r}")
     score = res.slice_high if flag_on == "upper" and res.slice_high is not None else res.slice_dice
-    flags = (score < np.array([thresholds[c] for c in res.classes])) & within_extent(res.seg_area)
+    # never beyond a structure's own segmented extent: repair could only copy the end slice there
+    flags = (score < np.array([thresholds[c] for c in res.classes])) & metrics.within_extent(res.seg_area)
     flags[end_slices(res.seg_area, exclude_ends)] = False
     return flags
-
-
-def within_extent(seg_area: np.ndarray) -> np.ndarray:
-    """(S, K) True from each structure's first to its last segmented slice. A slice beyond a
-    structure's extent is not flagged for it: repair could only copy the end slice there."""
-    present = seg_area > 0
-    before = np.maximum.accumulate(present, axis=0)
-    after = np.maximum.accumulate(present[::-1], axis=0)[::-1]
-    return before & after
 
 
 def end_slices(seg_area: np.ndarray, n: int) -> np.ndarray:

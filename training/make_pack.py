@@ -29,9 +29,10 @@ import torch
 import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from SegmentationQCLib.metrics import within_extent  # noqa: E402
 from SegmentationQCLib.methods import fuse  # noqa: E402
 from SegmentationQCLib.pack import ModelPack, sha256  # noqa: E402
-from SegmentationQCLib.qc import QCEngine, end_slices, within_extent  # noqa: E402
+from SegmentationQCLib.qc import QCEngine, end_slices  # noqa: E402
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
