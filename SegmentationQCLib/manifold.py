@@ -12,6 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .inference import channel_argmax
+
 
 class PairVAE(nn.Module):
     def __init__(self, n_classes: int = 3, latent: int = 32, width: int = 16, size: int = 96):
@@ -85,4 +87,4 @@ def latent_search(vae: PairVAE, image: torch.Tensor, labels_index: torch.Tensor,
             break
         prev = cur
     with torch.no_grad():
-        return vae.decode(z)[1].argmax(1), it
+        return channel_argmax(vae.decode(z)[1]), it

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .inference import channel_argmax
 from .metrics import dice_from_counts, within_extent
 from .preprocess import roi_theta, sample, to_native
 
@@ -82,7 +83,7 @@ def manifold_estimates(vae, cfg: dict, image: torch.Tensor, labels: torch.Tensor
     probs = F.one_hot(sur, k + 1).permute(0, 3, 1, 2).float().cpu()
     native = to_native(probs, theta, (h, w))
     native[:, 0] += native.sum(1) < 0.5  # outside the ROI: background
-    return _slice(tp, fp, fn, z_out_roi), _volume(tp, fp, fn, z_out_roi), native.argmax(1).numpy(), iters
+    return _slice(tp, fp, fn, z_out_roi), _volume(tp, fp, fn, z_out_roi), channel_argmax(native).numpy(), iters
 
 
 @torch.no_grad()

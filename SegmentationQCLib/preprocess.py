@@ -22,10 +22,19 @@ def normalise(image: np.ndarray, upper_percentile: float = 99.0) -> np.ndarray:
 
 def roi_centre(labels: np.ndarray) -> np.ndarray | None:
     """(row, col) median of all labelled pixels over the volume, or None if there are none."""
-    fg = np.nonzero(labels)
-    if len(fg[0]) == 0:
+    fg = labels != 0
+    rows, cols = fg.sum((0, 2)), fg.sum((0, 1))
+    if rows.sum() == 0:
         return None
-    return np.array([np.median(fg[-2]), np.median(fg[-1])], dtype=np.float64)
+    return np.array([_median(rows), _median(cols)], dtype=np.float64)
+
+
+def _median(counts: np.ndarray) -> float:
+    """``np.median`` of the indices, index i repeated counts[i] times (without listing them)."""
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+    lo, hi = np.searchsorted(cum, [(n - 1) // 2, n // 2], side="right")
+    return (lo + hi) / 2
 
 
 def roi_theta(centre_rc, shape_hw, spacing_rc, pixel_mm: float, size: int,
@@ -46,8 +55,15 @@ def roi_theta(centre_rc, shape_hw, spacing_rc, pixel_mm: float, size: int,
 
 def sample(volume: torch.Tensor, theta: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     """Sample (N, C, H, W) through (N, 2, 3) matrices onto (N, C, size, size); zeros outside."""
-    grid = F.affine_grid(theta, [volume.shape[0], volume.shape[1], size, size], align_corners=False)
+    grid = _grid(theta, volume.shape[1], (size, size))
     return F.grid_sample(volume, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def _grid(theta: torch.Tensor, channels: int, shape_hw) -> torch.Tensor:
+    """``affine_grid`` for (N, 2, 3) matrices, built once when every slice shares one matrix."""
+    if len(theta) > 1 and bool((theta == theta[:1]).all()):
+        return _grid(theta[:1], channels, shape_hw).expand(len(theta), -1, -1, -1)
+    return F.affine_grid(theta, [len(theta), channels, *shape_hw], align_corners=False)
 
 
 def model_input(image: torch.Tensor, labels: torch.Tensor, values) -> torch.Tensor:
@@ -68,5 +84,5 @@ def to_native(roi_maps: torch.Tensor, theta: torch.Tensor, shape_hw) -> torch.Te
     a, t = theta[:, :, :2], theta[:, :, 2:]
     inv_a = torch.linalg.inv(a)
     inv = torch.cat([inv_a, -inv_a @ t], 2)
-    grid = F.affine_grid(inv, [roi_maps.shape[0], roi_maps.shape[1], *shape_hw], align_corners=False)
+    grid = _grid(inv, roi_maps.shape[1], shape_hw)
     return F.grid_sample(roi_maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -15,7 +15,9 @@ import torch
 from . import metrics
 from .calibration import apply as calibrate
 from .case import Case
+from .errornet import error_probability
 from .errors import InputError
+from .inference import channel_argmax, channels_last, optimise
 from .intervals import bounds, scale
 from .methods import direct3d_estimate, errormap_estimates, fuse, manifold_estimates
 from .pack import ModelPack, load_pack
@@ -128,10 +130,8 @@ class QCEngine:
         if bad:
             raise InputError(f"method {', '.join(bad)} is not available with model pack {self.pack.name} "
                              f"(available: {', '.join(self.available)})")
-        self.slice_model = self.pack.load_slice_model(self.device)
-        self.error_model = self.pack.load_error_model(self.device) if self.pack.has("errormap") else None
-        if self.error_model is not None:  # a full-resolution U-Net: channels-last convolutions are faster on CPU
-            self.error_model = self.error_model.to(memory_format=torch.channels_last)
+        self.slice_model = optimise(self.pack.load_slice_model(self.device))
+        self.error_model = optimise(self.pack.load_error_model(self.device)) if self.pack.has("errormap") else None
         self.vae = self.pack.load_manifold_model(self.device) if self.pack.has("manifold") else None
         self.direct3d = self.pack.load_direct3d_model(self.device) if "direct3d" in self._needed() else None
 
@@ -141,10 +141,10 @@ class QCEngine:
             need |= set(self.pack.card["fusion"]["methods"])
         return need
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_slices(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(S, K) Dice, MVSF and area (in AREA_UNIT ROI pixels), averaged over flips if the pack says so."""
-        x = x.to(self.device)
+        x = channels_last(x.to(self.device))
         flips = [(), (2,), (3,), (2, 3)] if self.pack.card.get("tta", False) else [()]
         outs = [self.slice_model(torch.flip(x, f) if f else x) for f in flips]
         return tuple(torch.stack([o[i] for o in outs]).mean(0).double().cpu().numpy() for i in range(3))
@@ -155,15 +155,15 @@ class QCEngine:
         error-map Dice estimates (slice, volume).
 
         Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
-        x = prep.x.to(self.device).contiguous(memory_format=torch.channels_last)
-        p_roi, q = (t.float().cpu().contiguous() for t in self.error_model.predict(x))
+        x = channels_last(prep.x.to(self.device))
+        p_roi, q = (t.float().cpu().contiguous() for t in error_probability(x, self.error_model(x)))
         p = to_native(p_roi, prep.theta, case.labels.shape[1:])[:, 0].numpy()
         seg = prep.x[:, 1:].sum(1, keepdim=True) > 0
         fg = np.isin(case.labels, [case.class_values[c] for c in self.pack.classes])
         p = np.where(prep.outside[None] & fg, 1.0, p).astype(np.float32)
         union = torch.maximum(seg.float(), p_roi).sum((1, 2, 3)).numpy()
         frac = np.where(union > 0, p_roi.sum((1, 2, 3)).numpy() / np.maximum(union, 1e-6), 0.0)
-        present = (q.argmax(1, keepdim=True) == torch.arange(1, q.shape[1])[:, None, None]).any(3).any(2).numpy()
+        present = (channel_argmax(q, keepdim=True) == torch.arange(1, q.shape[1])[:, None, None]).any(3).any(2).numpy()
         est = errormap_estimates(q[:, 1:].numpy(), prep.x[:, 1:].numpy(), prep.z_out / prep.area_ratio, present)
         return p, float(p_roi.mean()), frac, est
 

@@ -1,0 +1,36 @@
+"""Inference-time form of a trained network: same outputs, less CPU time.
+
+Batch normalisation is folded into the preceding convolutions (torch.fx) and activations are
+kept channels-last, which oneDNN convolutions prefer: the slice network runs about twice as
+fast on 2 CPU cores, the error-map U-Net about a fifth faster (``training/benchmark.py``).
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+
+def optimise(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` in eval mode with BatchNorm folded and channels-last weights; inputs
+    are best given channels-last too (``channels_last``). A network torch.fx cannot trace is
+    returned unfused."""
+    with warnings.catch_warnings():  # the module imports torch.utils.mkldnn, which warns of torch.jit
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.fx.experimental.optimization import fuse
+    model = model.eval()
+    try:
+        model = fuse(model)
+    except Exception:  # noqa: BLE001 - data-dependent control flow: keep the plain module
+        pass
+    return model.to(memory_format=torch.channels_last)
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def channel_argmax(t: torch.Tensor, keepdim: bool = False) -> torch.Tensor:
+    """Index of the largest channel (dim 1; the first on ties), as ``argmax(1)``, which is many
+    times slower on CPU for a channel axis."""
+    return t.max(1, keepdim=keepdim).indices

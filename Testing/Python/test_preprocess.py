@@ -1,0 +1,27 @@
+import numpy as np
+import torch
+
+from SegmentationQCLib.preprocess import roi_centre, roi_theta, sample, to_native
+
+
+def test_roi_centre_is_the_median_of_labelled_pixels():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        lab = (rng.random((3, 9, 7)) < rng.random()).astype(np.uint8)
+        rows, cols = np.nonzero(lab)[1:]
+        got = roi_centre(lab)
+        if len(rows) == 0:
+            assert got is None
+        else:
+            assert list(got) == [np.median(rows), np.median(cols)]
+
+
+def test_one_shared_roi_matrix_samples_like_one_matrix_per_slice():
+    vol = torch.rand(4, 1, 30, 26)
+    theta = roi_theta(np.array([14.0, 12.0]), (30, 26), (1.2, 1.3), 1.5, 16)
+    shared = theta.expand(4, 2, 3)
+    per_slice = shared.clone()
+    per_slice[0, 0, 2] += 1e-3  # rows differ: one grid per slice
+    roi = sample(vol, shared, 16, "bilinear")
+    assert torch.allclose(roi[1:], sample(vol, per_slice, 16, "bilinear")[1:])
+    assert torch.allclose(to_native(roi, shared, (30, 26))[1:], to_native(roi, per_slice, (30, 26))[1:], atol=1e-6)
