@@ -59,3 +59,11 @@ def test_intervals_bracket_the_prediction(engine, phantom):
     res = engine.check(case_from_arrays(image, truth, spacing))
     assert np.all(res.volume_low <= res.volume_dice) and np.all(res.volume_dice <= res.volume_high)
     assert np.all(res.slice_low <= res.slice_dice + 1e-9) and np.all(res.slice_dice <= res.slice_high + 1e-9)
+
+
+def test_flags_the_damaged_slices_and_nothing_else(engine, phantom):
+    image, truth, spacing = phantom
+    damaged, where = damage_for_demo(truth)
+    assert not engine.check(case_from_arrays(image, truth, spacing)).flags.any()
+    flagged = engine.check(case_from_arrays(image, damaged, spacing)).flags.any(1)
+    assert np.flatnonzero(flagged).tolist() == sorted(where)
