@@ -1,0 +1,77 @@
+"""Volume-Dice MAE of every method by kind of validation case, from make_pack's cached scores.
+
+    python training/breakdown.py [--rows training/runs/make_pack_rows.pkl] [--pack acdc-cardiac]
+
+Takes the estimates that ``make_pack.py`` scored on all validation cases, recalibrates and
+fuses them as the pack's card says (what the engine reports), and prints one table: the
+training-family segmenters on clean and on attacked images (by attack), the synthetic cases
+(manual labels, jittered manual labels, and damage by its first kind) and the shifted domain.
+It answers "where is a method weak" without rescoring anything (run make_pack.py first).
+"""
+from __future__ import annotations
+
+import argparse
+import pickle
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+import evaluate
+from SegmentationQCLib.methods import fuse
+from SegmentationQCLib.pack import load_pack
+
+
+def group(row: dict) -> str:
+    """The row's kind: source plus attack or first damage."""
+    tag = row["name"].split("|")
+    if row["source"] == "zoo":
+        return f"segmenters, {tag[-1]} images"
+    if row["source"] == "synthetic":
+        first = re.sub(r"#\d+$", "", tag[1]).split("+")[0]
+        return "synthetic, " + {"truth": "manual labels (true Dice 1)"}.get(first, "jittered manual labels"
+                                                                          if first.startswith("jitter") else first)
+    return row["source"]
+
+
+def as_reported(rows: list[dict], card: dict) -> list[dict]:
+    """Rows with the card's recalibration applied and its fused estimate added."""
+    for m, spec in card.get("calibration", {}).items():
+        rows = evaluate.calibrated(rows, m, spec)
+    fusion = card.get("fusion")
+    for r in rows if fusion else []:
+        r["est"]["fused"] = tuple(fuse({m: r["est"][m][i] for m in fusion["methods"] if r["est"][m][i] is not None},
+                                       fusion[level], evaluate.CLASSES)
+                                  for i, level in enumerate(("slice_weights", "volume_weights")))
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    methods = list(rows[0]["est"])
+    groups = defaultdict(list)
+    for r in rows:
+        groups[group(r)].append(r)
+    out = ["| cases | n | " + " | ".join(f"{m} LV / MYO / RV" for m in methods) + " |",
+           "|---|---|" + "---|" * len(methods)]
+    for g in sorted(groups):
+        rs = groups[g]
+        cells = [" / ".join(f"{e:.3f}" for e in np.mean([np.abs(r["est"][m][1] - r["true_vol"]) for r in rs], 0))
+                 for m in methods]
+        out.append(f"| {g} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=Path, default=Path(__file__).parent / "runs" / "make_pack_rows.pkl")
+    ap.add_argument("--pack", default=None, help="the pack whose calibration and fusion to apply (default: the bundled one)")
+    a = ap.parse_args()
+    if not a.rows.exists():
+        raise SystemExit(f"{a.rows} not found: run make_pack.py first")
+    cached = pickle.loads(a.rows.read_bytes())
+    print(table(as_reported([r for rs in cached["rows"].values() for r in rs], load_pack(a.pack).card)))
+
+
+if __name__ == "__main__":
+    main()
