@@ -179,10 +179,11 @@ def main() -> None:
     default = min(methods, key=lambda m: np.mean([np.mean([s[c]["vol_mae"] for c in evaluate.CLASSES])
                                                    for s in scores[m].values()]))
     card["default_methods"] = [default]
+    with_slices = [m for m in methods if rows["in-domain"][0]["est"][m][0] is not None]
     card["intervals"] = {m: evaluate.fit_intervals(evaluate.as_method(rows["in-domain"], m), 0.9)
-                         for m in methods if rows["in-domain"][0]["est"][m][0] is not None}
+                         for m in with_slices if m != default}
     intervals_crossfit = None
-    if default in card["intervals"]:  # the default's intervals may be normalised by its two fused methods' disagreement
+    if default in with_slices:  # the default's intervals may be normalised by its two fused methods' disagreement
         between = card["fusion"]["methods"] if default == "fused" else None
         card["intervals"][default], intervals_crossfit = evaluate.choose_intervals(
             evaluate.as_method(rows["in-domain"], default), 0.9, between)
