@@ -236,7 +236,8 @@ class QCEngine:
                        model={"name": self.pack.name, "version": self.pack.version},
                        slice_axis=case.slice_axis, warnings=list(case.warnings), **extra)
         _add_intervals(res, card.get("intervals", {}).get(main))
-        res.flags = flag_slices(res, card["thresholds"]["slice_flag"], flag_on, exclude_ends)
+        res.flags = flag_slices(res, card["thresholds"]["slice_flag"], flag_on, exclude_ends,
+                                card["thresholds"].get("slice_dip"))
         timings["total"] = 1e3 * (time.perf_counter() - t0)
         res.timings_ms = timings
         report(1.0, "done")
@@ -249,14 +250,28 @@ def verdict(volume_dice: np.ndarray, thresholds: dict) -> str:
     return "fail" if worst < thresholds["fail"] else "review" if worst < thresholds["review"] else "pass"
 
 
-def flag_slices(res: QCResult, thresholds: dict, flag_on: str = "dice", exclude_ends: int = 0) -> np.ndarray:
-    """(S, K) flags: the score (Dice or upper bound) below each structure's threshold."""
+def flag_slices(res: QCResult, thresholds: dict, flag_on: str = "dice", exclude_ends: int = 0,
+                dip: float | None = None) -> np.ndarray:
+    """(S, K) flags of a result (``slice_flags``) on its Dice or, ``flag_on="upper"``, on the
+    upper bounds of its intervals; ``thresholds`` per structure name."""
     if flag_on not in ("dice", "upper"):
         raise InputError(f"flag_on must be 'dice' or 'upper', not {flag_on!r}")
     score = res.slice_high if flag_on == "upper" and res.slice_high is not None else res.slice_dice
-    # never beyond a structure's own segmented extent: repair could only copy the end slice there
-    flags = (score < np.array([thresholds[c] for c in res.classes])) & metrics.within_extent(res.seg_area)
-    flags[end_slices(res.seg_area, exclude_ends)] = False
+    return slice_flags(score, res.seg_area, np.array([thresholds[c] for c in res.classes]), exclude_ends, dip)
+
+
+def slice_flags(score: np.ndarray, seg_area: np.ndarray, thresholds: np.ndarray, exclude_ends: int = 0,
+                dip: float | None = None) -> np.ndarray:
+    """(S, K) flags: ``score`` below each structure's threshold or, with ``dip``, more than ``dip``
+    below the scores of both neighbouring slices (a slice much worse than its neighbours is
+    what a repair from them can fix); only within each structure's segmented extent (repair
+    could only copy the end slice beyond it) and away from the ``exclude_ends`` end slices."""
+    inside = metrics.within_extent(seg_area)
+    flags = score < thresholds
+    if dip is not None:
+        flags[1:-1] |= (score[1:-1] < np.minimum(score[:-2], score[2:]) - dip) & inside[:-2] & inside[2:]
+    flags &= inside
+    flags[end_slices(seg_area, exclude_ends)] = False
     return flags
 
 

@@ -126,7 +126,7 @@ def main() -> None:
                 "false_any": (res_good.flags.any(1) & ok.all(1)).sum(), "ok_any": ok.all(1).sum()})
     print(f"# One wrong mid-ventricular slice, {len(rows)} validation volumes "
           f"(exclude_ends={a.exclude_ends}, flag_on={a.flag_on}, {'perfect flags' if a.perfect_flags else 'thresholds'} "
-          f"{engine.pack.card['thresholds']['slice_flag']}); damages: "
+          f"{engine.pack.card['thresholds']['slice_flag']}, dip {engine.pack.card['thresholds'].get('slice_dip')}); damages: "
           + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in DAMAGES) + "\n")
     print("| structure | Dice no damage | Dice damaged | Dice corrected (mask) | RVE no damage | RVE damaged "
           "| RVE corrected (measurement) | RVE corrected (mask) | rebuilt-slice Dice (damaged → rebuilt) "

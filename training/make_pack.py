@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.metrics import within_extent  # noqa: E402
 from SegmentationQCLib.methods import fuse  # noqa: E402
 from SegmentationQCLib.pack import ModelPack, sha256  # noqa: E402
-from SegmentationQCLib.qc import QCEngine, end_slices  # noqa: E402
+from SegmentationQCLib.qc import QCEngine, end_slices, slice_flags  # noqa: E402
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -42,6 +42,8 @@ TTA_MIN_GAIN = 0.005  # flips quadruple the slice network's time: kept only for 
 SEARCH = {"steps": 30, "lr": 0.05, "tol": 1e-3, "seg_weight": 1.0}  # latent search (see docs/benchmark.md)
 FLAG_RATE = 0.04  # slice-flag thresholds flag at most this share of validation slices acceptable for every structure
 FLAG_QUANTILES = (0.05, 0.04, 0.03, 0.025, 0.02, 0.015, 0.01, 0.0075, 0.005)  # per-structure quantiles tried, largest first
+DIPS = (0.5, 0.45, 0.4, 0.35, 0.3)  # dip flags tried (a slice this far below both neighbours), largest first
+DIP_EXTRA_RATE = 0.001  # the smallest dip kept adds at most this share of acceptable slices flagged, in-domain and shifted
 MODELS = {  # pack model name -> (run folder, weights file in the pack, arch from the run's config)
     "slice": ("slice", "slice_qc.pt", lambda c: {"width": c["width"]}),
     "errormap": ("errormap", "error_map.pt", lambda c: {"base": c["base"]}),
@@ -79,21 +81,49 @@ def prune_fusion(fusion: dict) -> dict:
     return {"methods": keep, **{lvl: {m: fusion[lvl][m] for m in keep} for lvl in ("slice_weights", "volume_weights")}}
 
 
-def flag_thresholds(rows: list[dict], method: str, exclude_ends: int = FLAG_EXCLUDE_ENDS) -> dict:
+def _flag_inputs(rows: list[dict], method: str):
+    """Per row: the method's predicted slice Dice, the segmented areas and the slices acceptable
+    for every structure that can be flagged (true Dice >= 0.7, away from the stack's ends)."""
+    r = evaluate.as_method(rows, method) if method in rows[0]["est"] and rows[0]["est"][method][0] is not None else rows
+    return [(x["pred_slice"], x["seg_area"], (x["true_slice"] >= 0.7).all(1) & ~end_slices(x["seg_area"], FLAG_EXCLUDE_ENDS)
+             & within_extent(x["seg_area"]).any(1)) for x in r]
+
+
+def _flag_rate(inputs, thr: np.ndarray, dip: float | None = None) -> float:
+    """The share of acceptable slices flagged for any structure."""
+    flagged = [slice_flags(p, a, thr, FLAG_EXCLUDE_ENDS, dip).any(1)[ok] for p, a, ok in inputs]
+    return float(np.concatenate(flagged).mean())
+
+
+def flag_thresholds(rows: list[dict], method: str) -> dict:
     """Per structure: a quantile of the predicted slice Dice of acceptable slices (true Dice >= 0.7)
-    that can be flagged (within the structure's extent, away from the ``exclude_ends`` first and
+    that can be flagged (within the structure's extent, away from the FLAG_EXCLUDE_ENDS first and
     last segmented slices); the largest common quantile that flags at most FLAG_RATE of the slices
     acceptable for every structure."""
-    r = evaluate.as_method(rows, method) if method in rows[0]["est"] and rows[0]["est"][method][0] is not None else rows
-    keep = np.concatenate([~end_slices(x["seg_area"], exclude_ends)[:, None] & within_extent(x["seg_area"]) for x in r])
-    p = np.concatenate([x["pred_slice"] for x in r])
-    ok = np.concatenate([x["true_slice"] for x in r]) >= 0.7
-    inner = keep.any(1) & ok.all(1)
+    inputs = _flag_inputs(rows, method)
+    p = np.concatenate([x[0] for x in inputs])
+    ok = np.concatenate([(x["true_slice"] >= 0.7) for x in rows])
+    # where a flag can be raised at all: a score of 0 under a threshold of 1
+    can = np.concatenate([slice_flags(np.zeros_like(pr), a, np.ones(pr.shape[1]), FLAG_EXCLUDE_ENDS) for pr, a, _ in inputs])
     for q in FLAG_QUANTILES:
-        thr = np.array([np.clip(np.quantile(p[keep[:, k] & ok[:, k], k], q), 0.2, 0.8) for k in range(p.shape[1])])
-        if (keep & (p < thr)).any(1)[inner].mean() <= FLAG_RATE:
+        thr = np.array([np.clip(np.quantile(p[can[:, k] & ok[:, k], k], q), 0.2, 0.8) for k in range(p.shape[1])])
+        if _flag_rate(inputs, thr) <= FLAG_RATE:
             break
     return {c: round(float(thr[k]), 3) for k, c in enumerate(evaluate.CLASSES)}
+
+
+def flag_dip(rows: dict, method: str, thresholds: dict) -> float | None:
+    """The smallest of DIPS whose dip flags add at most DIP_EXTRA_RATE of acceptable slices
+    flagged to the thresholds' own, on the in-domain and on the shifted validation cases."""
+    thr = np.array([thresholds[c] for c in evaluate.CLASSES])
+    inputs = {k: _flag_inputs(rs, method) for k, rs in rows.items()}
+    base = {k: _flag_rate(x, thr) for k, x in inputs.items()}
+    kept = None
+    for dip in DIPS:
+        if any(_flag_rate(x, thr, dip) - base[k] > DIP_EXTRA_RATE for k, x in inputs.items()):
+            break
+        kept = dip
+    return kept
 
 
 def main() -> None:
@@ -111,7 +141,7 @@ def main() -> None:
     slice_run = RUNS / MODELS["slice"][0] / "config.json"
     seed = json.loads(slice_run.read_text())["seed"] if slice_run.exists() else previous["training"]["seed"]
     card = {
-        "name": "acdc-cardiac", "version": "1.2.0", "date": datetime.date.today().isoformat(),
+        "name": "acdc-cardiac", "version": "1.2.1", "date": datetime.date.today().isoformat(),
         "description": "Segmentation QC for cardiac cine MRI short-axis stacks (LV cavity, LV myocardium, RV cavity).",
         "classes": ["LV", "MYO", "RV"], "label_values": {"LV": 3, "MYO": 2, "RV": 1},
         "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
@@ -189,6 +219,7 @@ def main() -> None:
             evaluate.as_method(rows["in-domain"], default), 0.9, between)
         print(f"intervals of {default}: {intervals_crossfit}", flush=True)
     card["thresholds"]["slice_flag"] = flag_thresholds(rows["in-domain"], default)
+    card["thresholds"]["slice_dip"] = flag_dip(rows, default, card["thresholds"]["slice_flag"])
     main_rows = evaluate.apply_intervals(evaluate.as_method(rows["in-domain"], default), card["intervals"][default]) \
         if default in card["intervals"] else evaluate.as_method(rows["in-domain"], default)
     s = evaluate.summary(main_rows)
@@ -249,7 +280,10 @@ def model_card_md(card: dict) -> str:
               f"(a common quantile of the predicted Dice of validation slices whose true Dice is >= 0.7, the largest that "
               f"flags at most {100 * FLAG_RATE:g} % of the slices acceptable for every structure; the "
               f"{FLAG_EXCLUDE_ENDS} first and last segmented slices of each stack and slices beyond a structure's "
-              f"extent left out).", "",
+              f"extent left out)" + (f", or more than {card['thresholds']['slice_dip']} below both neighbouring slices (the "
+                                     f"smallest of {', '.join(map(str, DIPS))} that adds at most {100 * DIP_EXTRA_RATE:g} % of "
+                                     f"acceptable slices flagged, in-domain and shifted)" if card["thresholds"].get("slice_dip") else "")
+              + ".", "",
               "## Reproduce", f"`{card['training']['reproduce']}` (seed {card['training']['seed']}).", "",
               "Cite Bernard et al., IEEE TMI 37(11), 2018 for the ACDC data."]
     return "\n".join(lines) + "\n"

@@ -92,6 +92,25 @@ def test_flag_rules():
     np.testing.assert_array_equal(np.argwhere(flag_slices(res, t, flag_on="upper")), [[2, 2], [3, 0]])
 
 
+def test_dip_flags_a_slice_much_worse_than_both_neighbours():
+    from SegmentationQCLib.qc import QCResult, flag_slices
+
+    lv = np.array([0.95, 0.9, 0.45, 0.92, 0.45, 0.45, 0.9, 0.95, 0.5])  # a lone dip (2), a low pair (4, 5), a low end (8)
+    d = np.stack([lv, np.full(9, 0.9), np.full(9, 0.9)], 1)
+    area = np.full((9, 3), 5)
+    area[8, 1:] = 0
+    area[0, 2] = 0  # the RV starts at slice 1
+    d[1, 2] = 0.4  # an RV dip next to the RV's end: its lower neighbour is no RV slice
+    res = QCResult(case="c", classes=["LV", "MYO", "RV"], slice_dice=d, volume_dice=d.mean(0), seg_area=area,
+                   truth_area=area, spacing=(10.0, 1.0, 1.0), verdict="pass", flags=np.zeros(d.shape, bool))
+    t = {"LV": 0.4, "MYO": 0.4, "RV": 0.2}
+    assert not flag_slices(res, t).any()
+    # only the lone LV dip; not the pair, the end slice, or the RV slice beside the RV's end
+    for dip in (0.3, 0.4):
+        np.testing.assert_array_equal(np.argwhere(flag_slices(res, t, dip=dip)), [[2, 0]])
+    assert not flag_slices(res, t, dip=0.5).any()  # 0.45 is not 0.5 below 0.9
+
+
 def test_roi_maps_go_back_onto_the_slice_grid(stack, random_pack):
     """Sampling a slice into the ROI and mapping it back recovers it inside the ROI."""
     import torch
