@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import pickle
 import shutil
@@ -126,12 +127,22 @@ def flag_dip(rows: dict, method: str, thresholds: dict) -> float | None:
     return kept
 
 
+def zoo_fingerprint(zoo: Path) -> str:
+    """sha256 over the zoo's files (segmenters, their predictions, the split): a rebuilt zoo
+    invalidates the cached validation scores."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in zoo.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(zoo)}:{sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--zoo", type=Path, default=RUNS / "zoo")
     ap.add_argument("--out", type=Path, default=ROOT / "SegmentationQCLib" / "packs" / "acdc-cardiac")
     ap.add_argument("--reuse-rows", action="store_true",
-                    help="take the validation scores from the last run's runs/make_pack_rows.pkl when the weights are the same "
+                    help="take the validation scores from the last run's runs/make_pack_rows.pkl when the weights, search "
+                         "settings and zoo are the same "
                          "(to refit calibration, fusion, intervals and thresholds in a minute)")
     a = ap.parse_args()
     torch.set_num_threads(2)
@@ -166,11 +177,11 @@ def main() -> None:
         return evaluate.score(e, "zoo", a.zoo) + evaluate.score(e, "synthetic", a.zoo)
 
     methods = [m for m in ("slice", "errormap", "manifold", "direct3d") if m in card["models"]]
-    key = {"weights": {m: card["models"][m]["sha256"] for m in methods}, "search": SEARCH}
+    key = {"weights": {m: card["models"][m]["sha256"] for m in methods}, "search": SEARCH, "zoo": zoo_fingerprint(a.zoo)}
     cache = RUNS / "make_pack_rows.pkl"
     saved = pickle.loads(cache.read_bytes()) if a.reuse_rows and cache.exists() else {}
     if saved.get("key") == key:
-        print(f"validation rows from {cache} (same weights)", flush=True)
+        print(f"validation rows from {cache} (same weights and zoo)", flush=True)
     else:
         saved = {"key": key, "tta_mae": {}}
         for tta in (False, True):
