@@ -50,8 +50,9 @@ def _plot(report: dict, flag_thresholds: dict | None, width: int = 640, height: 
     return "".join(parts)
 
 
-def to_html(report: dict, flag_thresholds: dict | None = None) -> str:
-    """The page for one report; ``flag_thresholds`` ({structure: Dice}) draws the flag line."""
+def to_html(report: dict, flag_thresholds: dict | None = None, flag_dip: float | None = None) -> str:
+    """The page for one report; ``flag_thresholds`` ({structure: Dice}) draws the flag line and
+    ``flag_dip`` (the card's ``slice_dip``) is said under the plot."""
     e = html.escape
     verdict = report["verdict"]
     rows = "".join(f"<tr><td>{e(c)}</td><td>{_fmt(v['dice'])}</td><td>{_fmt(v['low'])} – {_fmt(v['high'])}</td></tr>"
@@ -68,6 +69,8 @@ def to_html(report: dict, flag_thresholds: dict | None = None) -> str:
     model = report.get("model", {})
     total = report.get("timings_ms", {}).get("total", "–")
     warned = f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else ""
+    dip = (f"<p><small>A slice is flagged for a structure below its dashed line, or more than {flag_dip:g} "
+           f"below both neighbouring slices.</small></p>" if flag_dip is not None else "")
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>SegmentationQC: {e(report['case'])}</title>
 <style>body{{font-family:sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin:1em 0}}
@@ -81,6 +84,7 @@ Model: {e(str(model.get('name', '')))} {e(str(model.get('version', '')))}</p>
 <table><tr><th>Structure</th><th>Dice</th><th>Interval</th></tr>{rows}</table>
 <h2>Predicted Dice per slice</h2>
 {_plot(report, flag_thresholds)}
+{dip}
 <table><tr><th>Slice</th>{head}<th>Flagged</th></tr>{slice_rows}</table>
 {warned}
 <p><small>{e(report['schema'])}; total {total} ms</small></p>
@@ -88,8 +92,8 @@ Model: {e(str(model.get('name', '')))} {e(str(model.get('version', '')))}</p>
 """
 
 
-def write_html(report: dict, path: str | Path, flag_thresholds: dict | None = None) -> Path:
+def write_html(report: dict, path: str | Path, flag_thresholds: dict | None = None, flag_dip: float | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_html(report, flag_thresholds), encoding="utf-8")
+    path.write_text(to_html(report, flag_thresholds, flag_dip), encoding="utf-8")
     return path

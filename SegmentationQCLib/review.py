@@ -119,7 +119,7 @@ def export(review: Review, path) -> Path:
     if suffix == ".json":
         return write_json(rep, path)
     if suffix == ".html" or suffix == ".htm":
-        return write_html(rep, path, review.thresholds.get("slice_flag"))
+        return write_html(rep, path, review.thresholds.get("slice_flag"), review.thresholds.get("slice_dip"))
     if suffix == ".csv":
         return write_slice_csv(rep, path)
     raise ValueError(f"cannot export a report as {path.name}: use .json, .csv or .html")

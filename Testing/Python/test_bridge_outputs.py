@@ -176,6 +176,9 @@ def test_export_json_csv_html(review, tmp_path):
     assert rows[0] == "slice,dice_LV,dice_MYO,dice_RV,flagged" and len(rows) == 7
     page = export(review, tmp_path / "r.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and rep["verdict"].upper() in page
+    assert "below both neighbouring slices" not in page  # the test pack sets no slice_dip
+    from SegmentationQCLib.report_html import to_html
+    assert "or more than 0.4 below both neighbouring slices" in to_html(rep, review.thresholds["slice_flag"], 0.4)
     with pytest.raises(ValueError, match="use .json"):
         export(review, tmp_path / "r.txt")
 
