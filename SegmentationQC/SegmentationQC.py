@@ -78,7 +78,8 @@ class SegmentationQCParameterNode:
     methods: the estimators, comma-separated, the first giving the reported Dice (slice,
         errormap, manifold, direct3d, fused); empty for the pack's default.
     flagOn, excludeEnds: how slices are flagged: predicted Dice ("dice") or its interval's upper
-        bound ("upper") below the pack's threshold; the N end slices of the stack never flagged.
+        bound ("upper") below the pack's threshold (or far below both neighbours' when the pack sets
+        a dip); the N end slices of the stack never flagged.
     showErrorMap, errorMapOpacity: the error map overlay, when the pack has an error-map model.
     The remaining fields hold the output nodes, refilled by the next Apply.
     """
@@ -504,7 +505,8 @@ class SegmentationQCLogic(ScriptedLoadableModuleLogic):
         :param errorMap: create the error-map overlay volume when the pack provides one.
         :param nodes: output nodes of an earlier review to refill (``review.nodes``).
         :param flagOn: flag a slice when its predicted Dice ("dice") or the upper bound of its
-            interval ("upper") is below the pack's threshold.
+            interval ("upper") is below the pack's threshold, or far below both neighbouring slices'
+            (the pack's ``slice_dip``).
         :param excludeEnds: never flag this many slices at each end of the segmented stack.
         :param methods: estimators (list or comma-separated string: slice, errormap, manifold,
             direct3d, fused), the first giving the reported Dice; None for the pack's default.
