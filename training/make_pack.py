@@ -1,6 +1,6 @@
 """Assemble the bundled model pack from the trained models, calibrated on validation.
 
-    python training/make_pack.py [--out SegmentationQCLib/packs/acdc-cardiac]
+    python training/make_pack.py [--out SegmentationQCLib/packs/acdc-cardiac] [--reuse-rows]
 
 Takes ``runs/slice/best.pt`` and, when trained, ``runs/errormap``, ``runs/vae`` and
 ``runs/direct3d``. On the validation patients it decides test-time flips (kept only if they
@@ -11,7 +11,9 @@ fits conformal intervals for each method (the default's normalised by its fused 
 disagreement where that is narrower at the same cross-fitted coverage),
 sets per-structure slice-flag thresholds (a common quantile of the predicted Dice of acceptable
 slices, true Dice >= 0.7, the largest that flags at most FLAG_RATE of the slices acceptable for
-every structure, away from the stack's ends), and writes ``card.json`` (with sha256s and validation metrics) and ``README.md``.
+every structure, away from the stack's ends) and the dip that flags a slice far below both
+neighbours (the smallest of DIPS adding at most DIP_EXTRA_RATE of acceptable slices flagged),
+and writes ``card.json`` (with sha256s and validation metrics) and ``README.md``.
 """
 from __future__ import annotations
 
