@@ -1,12 +1,13 @@
 """Volume-Dice MAE of every method by kind of validation case, from make_pack's cached scores.
 
-    python training/breakdown.py [--rows training/runs/make_pack_rows.pkl] [--pack acdc-cardiac]
+    python training/breakdown.py [--by kind|patient] [--rows training/runs/make_pack_rows.pkl] [--pack acdc-cardiac]
 
 Takes the estimates that ``make_pack.py`` scored on all validation cases, recalibrates and
 fuses them as the pack's card says (what the engine reports), and prints one table: the
 training-family segmenters on clean and on attacked images (by attack), the synthetic cases
-(manual labels, jittered manual labels, and damage by its first kind) and the shifted domain.
-It answers "where is a method weak" without rescoring anything (run make_pack.py first).
+(manual labels, jittered manual labels, and damage by its first kind) and the shifted domain;
+or, ``--by patient``, one row per validation patient (all sources). It answers "where is a
+method weak" without rescoring anything (run make_pack.py first).
 """
 from __future__ import annotations
 
@@ -47,11 +48,11 @@ def as_reported(rows: list[dict], card: dict) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], by=group) -> str:
     methods = list(rows[0]["est"])
     groups = defaultdict(list)
     for r in rows:
-        groups[group(r)].append(r)
+        groups[by(r)].append(r)
     out = ["| cases | n | " + " | ".join(f"{m} LV / MYO / RV" for m in methods) + " |",
            "|---|---|" + "---|" * len(methods)]
     for g in sorted(groups):
@@ -66,11 +67,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=Path, default=Path(__file__).parent / "runs" / "make_pack_rows.pkl")
     ap.add_argument("--pack", default=None, help="the pack whose calibration and fusion to apply (default: the bundled one)")
+    ap.add_argument("--by", choices=("kind", "patient"), default="kind")
     a = ap.parse_args()
     if not a.rows.exists():
         raise SystemExit(f"{a.rows} not found: run make_pack.py first")
     cached = pickle.loads(a.rows.read_bytes())
-    print(table(as_reported([r for rs in cached["rows"].values() for r in rs], load_pack(a.pack).card)))
+    rows = as_reported([r for rs in cached["rows"].values() for r in rs], load_pack(a.pack).card)
+    print(table(rows, group if a.by == "kind" else lambda r: f"patient {r['name'][1:4]}"))
 
 
 if __name__ == "__main__":
