@@ -1,0 +1,41 @@
+"""The pack builder's flag rules (training/make_pack.py) on made-up validation rows."""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
+import make_pack  # noqa: E402
+
+
+def _rows(n, dip_at=None, seed=0):
+    """Cases of 8 slices, every slice acceptable (true Dice 0.9), predicted 0.9 +- 0.005;
+    ``dip_at`` cases get slice 4 predicted 0.58 for the LV (about 0.32 below its neighbours)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        pred = np.clip(0.9 + rng.normal(0, 0.005, (8, 3)), 0, 1)
+        if dip_at is not None and i in dip_at:
+            pred[4, 0] = 0.58
+        rows.append({"est": {"fused": (pred, pred.mean(0))}, "pred_slice": pred, "true_slice": np.full((8, 3), 0.9),
+                     "seg_area": np.full((8, 3), 100)})
+    return rows
+
+
+def test_flag_thresholds_keep_the_acceptable_flag_rate():
+    rows = _rows(300)
+    rng = np.random.default_rng(1)
+    for r in rows:  # predictions spread over 0.3-1.0, so that the quantiles tried lie inside the 0.2-0.8 clip
+        r["pred_slice"][:] = rng.uniform(0.3, 1.0, (8, 3))  # the same array as the fused estimate
+    thr = make_pack.flag_thresholds(rows, "fused")
+    rate = make_pack._flag_rate(make_pack._flag_inputs(rows, "fused"), np.array([thr[c] for c in ("LV", "MYO", "RV")]))
+    assert rate <= make_pack.FLAG_RATE
+
+
+def test_flag_dip_is_the_smallest_within_the_extra_rate():
+    thr = {"LV": 0.5, "MYO": 0.5, "RV": 0.5}
+    clean = {"in-domain": _rows(200), "shifted": _rows(50, seed=1)}
+    assert make_pack.flag_dip(clean, "fused", thr) == min(make_pack.DIPS)
+    # acceptable slices ~0.32 below their neighbours in the shifted cases only: a dip of 0.3 would flag them
+    dipped = {"in-domain": _rows(200), "shifted": _rows(50, dip_at=range(10), seed=1)}
+    assert make_pack.flag_dip(dipped, "fused", thr) == 0.35
