@@ -180,8 +180,9 @@ class QCEngine:
     def check(self, case: Case, flag_on: str = "dice", exclude_ends: int = 0, progress=None,
               error_map: bool = False, surrogate: bool = False) -> QCResult:
         """Score a case. Slices are flagged where the reported Dice (``flag_on="dice"``) or its
-        interval's upper bound (``"upper"``) is below the card's per-structure threshold, within
-        the structure's segmented extent; ``exclude_ends`` slices at each end of the segmented
+        interval's upper bound (``"upper"``) is below the card's per-structure threshold, or more
+        than the card's ``slice_dip`` below both neighbouring slices, within the structure's
+        segmented extent (``slice_flags``); ``exclude_ends`` slices at each end of the segmented
         stack are never flagged.
         ``error_map``/``surrogate`` ask for those outputs even when no chosen method needs them.
         ``progress(fraction, stage)`` is called between stages; it may raise to cancel."""

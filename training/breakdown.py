@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 import evaluate
-from SegmentationQCLib.methods import fuse
 from SegmentationQCLib.pack import load_pack
 
 
@@ -40,12 +39,7 @@ def as_reported(rows: list[dict], card: dict) -> list[dict]:
     """Rows with the card's recalibration applied and its fused estimate added."""
     for m, spec in card.get("calibration", {}).items():
         rows = evaluate.calibrated(rows, m, spec)
-    fusion = card.get("fusion")
-    for r in rows if fusion else []:
-        r["est"]["fused"] = tuple(fuse({m: r["est"][m][i] for m in fusion["methods"] if r["est"][m][i] is not None},
-                                       fusion[level], evaluate.CLASSES)
-                                  for i, level in enumerate(("slice_weights", "volume_weights")))
-    return rows
+    return evaluate.with_fused(rows, card["fusion"]) if "fusion" in card else rows
 
 
 def table(rows: list[dict], by=group) -> str:

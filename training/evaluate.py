@@ -29,6 +29,7 @@ from SegmentationQCLib import metrics  # noqa: E402
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
 from SegmentationQCLib.calibration import apply as apply_calibration, isotonic  # noqa: E402
 from SegmentationQCLib.intervals import bounds, scale  # noqa: E402
+from SegmentationQCLib.methods import fuse  # noqa: E402
 from SegmentationQCLib.qc import prepare  # noqa: E402
 
 VALUES = (3, 2, 1)
@@ -285,6 +286,13 @@ def fit_calibration(rows: list[dict], method: str) -> dict:
         t = np.concatenate([np.atleast_2d(r[true_key]) for r in rows])
         out[level] = {c: isotonic(p[:, k], t[:, k]) for k, c in enumerate(CLASSES)}
     return out
+
+
+def with_fused(rows: list[dict], fusion: dict) -> list[dict]:
+    """Rows with the ``fused`` estimate of a card's ``fusion`` entry added to their ``est``."""
+    return [dict(r, est={**r["est"], "fused": tuple(
+        fuse({m: r["est"][m][i] for m in fusion["methods"] if r["est"][m][i] is not None}, fusion[level], CLASSES)
+        for i, level in enumerate(("slice_weights", "volume_weights")))}) for r in rows]
 
 
 def calibrated(rows: list[dict], method: str, spec: dict) -> list[dict]:

@@ -33,7 +33,6 @@ import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.metrics import within_extent  # noqa: E402
-from SegmentationQCLib.methods import fuse  # noqa: E402
 from SegmentationQCLib.pack import ModelPack, sha256  # noqa: E402
 from SegmentationQCLib.qc import QCEngine, end_slices, slice_flags  # noqa: E402
 
@@ -209,12 +208,7 @@ def main() -> None:
             rows = {k: evaluate.calibrated(rs, m, keep) for k, rs in rows.items()}
     if len(methods) > 1:
         card["fusion"] = prune_fusion(evaluate.fit_fusion(rows["in-domain"], methods))
-        for rs in rows.values():
-            for r in rs:
-                r["est"]["fused"] = tuple(
-                    fuse({m: r["est"][m][i] for m in card["fusion"]["methods"] if r["est"][m][i] is not None},
-                         card["fusion"][lvl], evaluate.CLASSES)
-                    for i, lvl in enumerate(("slice_weights", "volume_weights")))
+        rows = {k: evaluate.with_fused(rs, card["fusion"]) for k, rs in rows.items()}
         methods.append("fused")
     scores = {m: {k: evaluate.summary(evaluate.as_method(rs, m)) for k, rs in rows.items()} for m in methods}
     for m, s in scores.items():
