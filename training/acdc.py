@@ -14,6 +14,7 @@ import numpy as np
 
 DEFAULT_ROOT = Path(os.environ.get("ACDC_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data" / "acdc"))
 PIXEL_MM = 1.5  # ACDC in-plane spacing is 1.37-1.68 mm and is not stored: treated as 1.5 mm
+WIDE_GRID, FOV_MM = 320, 360.0  # wider grids (patients 38, 57) have finer pixels: their hearts span 1.8-2.3x the median patient
 
 
 @dataclass
@@ -27,6 +28,12 @@ class Volume:
     @property
     def key(self) -> str:
         return f"p{self.patient:03d}_{self.phase}"
+
+    @property
+    def pixel_mm(self) -> float:
+        """Estimated in-plane spacing: 1.5 mm, or a 360 mm field of view over a grid wider than 320 pixels."""
+        n = max(self.image.shape[1:])
+        return FOV_MM / n if n > WIDE_GRID else PIXEL_MM
 
 
 def list_files(root: Path = DEFAULT_ROOT) -> dict[int, list[Path]]:

@@ -1,17 +1,18 @@
 """Fournel et al. 2021, Table 7, on the validation patients: one bad mid-ventricular slice.
 
     python training/benchmark_correction.py [--pack acdc-cardiac] [--exclude-ends 1] [--thresholds LV=0.4,MYO=0.4,RV=0.2]
-                                            [--perfect-flags]
+                                            [--perfect-flags] [--repeats 3]
 
 For each validation volume, a good segmentation (the best training-family segmenter's clean
 output when every structure's Dice is >= 0.8, else the manual labels with a second rater's
-jitter) gets one mid-ventricular slice replaced by a wrong one (a slice from another level,
-an in-plane shift, an erased slice, or LV/RV swapped). Printed per structure: 3D Dice and
-relative volume error (RVE) without damage, with damage, after measurement-level correction
-(areas of flagged slices from their neighbours) and after mask-level correction (rebuilt
-slices); the Dice of rebuilt slices; how often the damaged slice was flagged, and how often
-slices of the undamaged segmentation were: all of them, and those whose true Dice is >= 0.7
-(an undamaged slice of a segmenter's output can be truly bad, and then a flag is right).
+jitter) gets one mid-ventricular slice replaced by a wrong one (a slice from another level, an
+in-plane shift, an erased slice, or LV/RV swapped), in ``--repeats`` copies with their own
+slice and damage. Printed per structure: 3D Dice and relative volume error (RVE) without
+damage, with damage, after measurement-level correction (areas of flagged slices from their
+neighbours) and after mask-level correction (rebuilt slices); the Dice of rebuilt slices; how
+often the damaged slice was flagged, and how often slices of the undamaged segmentation were:
+all of them, and those whose true Dice is >= 0.7 (an undamaged slice of a segmenter's output
+can be truly bad, and then a flag is right).
 """
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ def main() -> None:
     ap.add_argument("--exclude-ends", type=int, default=1)
     ap.add_argument("--flag-on", default="dice", choices=["dice", "upper"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="damaged copies per volume (another slice and damage each)")
     ap.add_argument("--thresholds", metavar="LV=T,MYO=T,RV=T", help="slice-flag thresholds instead of the card's")
     ap.add_argument("--perfect-flags", action="store_true",
                     help="flag exactly the damaged slice (every structure): what the repair itself can do")
@@ -92,39 +94,40 @@ def main() -> None:
     for p in val:
         for v in acdc.load_patient(p):
             good, source = good_segmentation(v, a.zoo, rng)
-            bad, i, kind = damage_mid_slice(good, rng)
-            spacing = (evaluate.SLICE_MM, acdc.PIXEL_MM, acdc.PIXEL_MM)
-            case = case_from_arrays(v.image, bad, spacing)
-            res = engine.check(case, a.flag_on, a.exclude_ends)
-            if a.perfect_flags:
-                res.flags[:] = False
-                res.flags[i] = True
-            fix = correct(case, res)
+            spacing = (evaluate.SLICE_MM, v.pixel_mm, v.pixel_mm)
             res_good = engine.check(case_from_arrays(v.image, good, spacing), a.flag_on, a.exclude_ends)
             true_area = metrics.overlap_counts(v.label, v.label, VALUES)[1].sum(0)
-            meas = corrected_structure_areas(res.seg_area, res.flags, res.classes).sum(0)
-            only_damaged, others = np.zeros_like(res.flags), res.flags.copy()  # where the measurement error comes from
-            only_damaged[i], others[i] = res.flags[i], True
-            split = [np.abs(corrected_structure_areas(res.seg_area, f, res.classes).sum(0) - true_area) / true_area
-                     for f in (only_damaged, others)]
-            other = np.ones(len(good), bool)
-            other[i] = False
-            ok = metrics.slice_dice(good, v.label, VALUES) >= 0.7  # (S, K) acceptable slices of the good segmentation
-            ok[i] = False
-            rows.append({
-                "kind": kind, "source": source,
-                "dice": [metrics.volume_dice(s, v.label, VALUES) for s in (good, bad, fix.labels)],
-                "rve": [np.abs(metrics.overlap_counts(s, s, VALUES)[1].sum(0) - true_area) / true_area
-                        for s in (good, bad, fix.labels)] + [np.abs(meas - true_area) / true_area],
-                "rve_split": split,
-                "slice_dice_fixed": metrics.slice_dice(fix.labels[i:i + 1], v.label[i:i + 1], VALUES)[0],
-                "slice_dice_bad": metrics.slice_dice(bad[i:i + 1], v.label[i:i + 1], VALUES)[0],
-                "slice_dice_good": metrics.slice_dice(good[i:i + 1], v.label[i:i + 1], VALUES)[0],
-                "flag_bad": res.flags[i], "flag_bad_any": res.flags[i].any(),
-                "flag_good": res_good.flags[other].mean(0), "flag_good_any": res_good.flags[other].any(1).mean(),
-                "false_flags": (res_good.flags & ok).sum(0), "ok": ok.sum(0),
-                "false_any": (res_good.flags.any(1) & ok.all(1)).sum(), "ok_any": ok.all(1).sum()})
-    print(f"# One wrong mid-ventricular slice, {len(rows)} validation volumes "
+            for _ in range(a.repeats):
+                bad, i, kind = damage_mid_slice(good, rng)
+                case = case_from_arrays(v.image, bad, spacing)
+                res = engine.check(case, a.flag_on, a.exclude_ends)
+                if a.perfect_flags:
+                    res.flags[:] = False
+                    res.flags[i] = True
+                fix = correct(case, res)
+                meas = corrected_structure_areas(res.seg_area, res.flags, res.classes).sum(0)
+                only_damaged, others = np.zeros_like(res.flags), res.flags.copy()  # where the measurement error comes from
+                only_damaged[i], others[i] = res.flags[i], True
+                split = [np.abs(corrected_structure_areas(res.seg_area, f, res.classes).sum(0) - true_area) / true_area
+                         for f in (only_damaged, others)]
+                other = np.ones(len(good), bool)
+                other[i] = False
+                ok = metrics.slice_dice(good, v.label, VALUES) >= 0.7  # (S, K) acceptable slices of the good segmentation
+                ok[i] = False
+                rows.append({
+                    "kind": kind, "source": source,
+                    "dice": [metrics.volume_dice(s, v.label, VALUES) for s in (good, bad, fix.labels)],
+                    "rve": [np.abs(metrics.overlap_counts(s, s, VALUES)[1].sum(0) - true_area) / true_area
+                            for s in (good, bad, fix.labels)] + [np.abs(meas - true_area) / true_area],
+                    "rve_split": split,
+                    "slice_dice_fixed": metrics.slice_dice(fix.labels[i:i + 1], v.label[i:i + 1], VALUES)[0],
+                    "slice_dice_bad": metrics.slice_dice(bad[i:i + 1], v.label[i:i + 1], VALUES)[0],
+                    "slice_dice_good": metrics.slice_dice(good[i:i + 1], v.label[i:i + 1], VALUES)[0],
+                    "flag_bad": res.flags[i], "flag_bad_any": res.flags[i].any(),
+                    "flag_good": res_good.flags[other].mean(0), "flag_good_any": res_good.flags[other].any(1).mean(),
+                    "false_flags": (res_good.flags & ok).sum(0), "ok": ok.sum(0),
+                    "false_any": (res_good.flags.any(1) & ok.all(1)).sum(), "ok_any": ok.all(1).sum()})
+    print(f"# One wrong mid-ventricular slice, {len(rows)} damaged copies of {len(rows) // a.repeats} validation volumes "
           f"(exclude_ends={a.exclude_ends}, flag_on={a.flag_on}, {'perfect flags' if a.perfect_flags else 'thresholds'} "
           f"{engine.pack.card['thresholds']['slice_flag']}, dip {engine.pack.card['thresholds'].get('slice_dip')}); damages: "
           + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in DAMAGES) + "\n")

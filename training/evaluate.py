@@ -54,7 +54,7 @@ def cases(source: str, zoo: Path, seed: int = 0):
     for p in val:
         for v in acdc.load_patient(p):
             if source == "shifted":
-                img, lab, px, names = shifts.apply_random(v.image, v.label, acdc.PIXEL_MM, rng)
+                img, lab, px, names = shifts.apply_random(v.image, v.label, v.pixel_mm, rng)
                 for tag, model in models:
                     yield (f"{v.key}|{tag}|{'+'.join(names)}",
                            case_from_arrays(img, segmenters.predict(model, img), (SLICE_MM, px, px)), lab)
@@ -70,7 +70,7 @@ def cases(source: str, zoo: Path, seed: int = 0):
                 image = v.image
                 if meta and meta["attack"] != "clean":
                     image = attacks.apply(v.image, meta["attack"], meta["params"])
-                yield f"{v.key}|{tag}", case_from_arrays(image, lab, (SLICE_MM, acdc.PIXEL_MM, acdc.PIXEL_MM)), v.label
+                yield f"{v.key}|{tag}", case_from_arrays(image, lab, (SLICE_MM, v.pixel_mm, v.pixel_mm)), v.label
 
 
 def _final_segmenters(zoo: Path) -> list:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import acdc
 import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,6 +47,7 @@ FLAG_RATE = 0.04  # slice-flag thresholds flag at most this share of validation 
 FLAG_QUANTILES = (0.05, 0.04, 0.03, 0.025, 0.02, 0.015, 0.01, 0.0075, 0.005)  # per-structure quantiles tried, largest first
 DIPS = (0.5, 0.45, 0.4, 0.35, 0.3)  # dip flags tried (a slice this far below both neighbours), largest first
 DIP_EXTRA_RATE = 0.001  # the smallest dip kept adds at most this share of acceptable slices flagged, in-domain and shifted
+CASE_CODE = ("acdc.py", "evaluate.py", "attacks.py", "failures.py", "shifts.py", "segmenters.py")  # the code that makes the validation cases
 MODELS = {  # pack model name -> (run folder, weights file in the pack, arch from the run's config)
     "slice": ("slice", "slice_qc.pt", lambda c: {"width": c["width"]}),
     "errormap": ("errormap", "error_map.pt", lambda c: {"base": c["base"]}),
@@ -137,6 +139,11 @@ def zoo_fingerprint(zoo: Path) -> str:
     return h.hexdigest()
 
 
+def cases_fingerprint() -> str:
+    """sha256 over the code that makes the validation cases: changed cases invalidate the cached scores."""
+    return hashlib.sha256("".join(sha256(HERE / f) for f in CASE_CODE).encode()).hexdigest()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--zoo", type=Path, default=RUNS / "zoo")
@@ -153,13 +160,16 @@ def main() -> None:
     slice_run = RUNS / MODELS["slice"][0] / "config.json"
     seed = json.loads(slice_run.read_text())["seed"] if slice_run.exists() else previous["training"]["seed"]
     card = {
-        "name": "acdc-cardiac", "version": "1.2.1", "date": datetime.date.today().isoformat(),
+        "name": "acdc-cardiac", "version": "1.2.2", "date": datetime.date.today().isoformat(),
         "description": "Segmentation QC for cardiac cine MRI short-axis stacks (LV cavity, LV myocardium, RV cavity).",
         "classes": ["LV", "MYO", "RV"], "label_values": {"LV": 3, "MYO": 2, "RV": 1},
         "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
         "models": {}, "tta": False, "default_methods": ["slice"],
         "thresholds": {"fail": 0.7, "review": 0.8, "slice_flag": {"LV": 0.7, "MYO": 0.7, "RV": 0.7}},
-        "training": {"data": "ACDC training set (Bernard et al., IEEE TMI 2018), 80 patients, ED and ES",
+        "training": {"data": "ACDC training set (Bernard et al., IEEE TMI 2018), 80 patients, ED and ES. The files "
+                             f"store no spacing: the training scripts read every file at {acdc.PIXEL_MM} mm, the "
+                             f"validation cases at {acdc.PIXEL_MM} mm or, for grids wider than {acdc.WIDE_GRID} pixels "
+                             f"(patient 57), a {acdc.FOV_MM:.0f} mm field of view (acdc.Volume.pixel_mm)",
                      "train_patients": split["train"], "validation_patients": split["val"],
                      "segmenter_folds": split["folds"], "seed": seed,
                      "reproduce": "python training/build_zoo.py && python training/qcset.py && python training/train_slice.py"
@@ -178,11 +188,12 @@ def main() -> None:
         return evaluate.score(e, "zoo", a.zoo) + evaluate.score(e, "synthetic", a.zoo)
 
     methods = [m for m in ("slice", "errormap", "manifold", "direct3d") if m in card["models"]]
-    key = {"weights": {m: card["models"][m]["sha256"] for m in methods}, "search": SEARCH, "zoo": zoo_fingerprint(a.zoo)}
+    key = {"weights": {m: card["models"][m]["sha256"] for m in methods}, "search": SEARCH, "zoo": zoo_fingerprint(a.zoo),
+           "cases": cases_fingerprint()}
     cache = RUNS / "make_pack_rows.pkl"
     saved = pickle.loads(cache.read_bytes()) if a.reuse_rows and cache.exists() else {}
     if saved.get("key") == key:
-        print(f"validation rows from {cache} (same weights and zoo)", flush=True)
+        print(f"validation rows from {cache} (same weights, zoo and cases)", flush=True)
     else:
         saved = {"key": key, "tta_mae": {}}
         for tta in (False, True):
