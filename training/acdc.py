@@ -14,7 +14,7 @@ import numpy as np
 
 DEFAULT_ROOT = Path(os.environ.get("ACDC_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data" / "acdc"))
 PIXEL_MM = 1.5  # ACDC in-plane spacing is 1.37-1.68 mm and is not stored: treated as 1.5 mm
-WIDE_GRID, FOV_MM = 320, 360.0  # wider grids (patients 38, 57) have finer pixels: their hearts span 1.8-2.3x the median patient
+WIDE_GRID, FOV_MM = 320, 360.0  # wider grids (patients 38, 57) have finer pixels: their hearts look twice the size
 
 
 @dataclass

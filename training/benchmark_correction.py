@@ -106,7 +106,8 @@ def main() -> None:
                     res.flags[i] = True
                 fix = correct(case, res)
                 meas = corrected_structure_areas(res.seg_area, res.flags, res.classes).sum(0)
-                only_damaged, others = np.zeros_like(res.flags), res.flags.copy()  # where the measurement error comes from
+                # where the measurement error comes from
+                only_damaged, others = np.zeros_like(res.flags), res.flags.copy()
                 only_damaged[i], others[i] = res.flags[i], True
                 split = [np.abs(corrected_structure_areas(res.seg_area, f, res.classes).sum(0) - true_area) / true_area
                          for f in (only_damaged, others)]
