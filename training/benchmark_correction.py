@@ -97,6 +97,9 @@ def main() -> None:
             spacing = (evaluate.SLICE_MM, v.pixel_mm, v.pixel_mm)
             res_good = engine.check(case_from_arrays(v.image, good, spacing), a.flag_on, a.exclude_ends)
             true_area = metrics.overlap_counts(v.label, v.label, VALUES)[1].sum(0)
+            good_dice = metrics.volume_dice(good, v.label, VALUES)
+            good_rve = np.abs(metrics.overlap_counts(good, good, VALUES)[1].sum(0) - true_area) / true_area
+            good_ok = metrics.slice_dice(good, v.label, VALUES) >= 0.7  # (S, K) its acceptable slices
             for _ in range(a.repeats):
                 bad, i, kind = damage_mid_slice(good, rng)
                 case = case_from_arrays(v.image, bad, spacing)
@@ -113,13 +116,13 @@ def main() -> None:
                          for f in (only_damaged, others)]
                 other = np.ones(len(good), bool)
                 other[i] = False
-                ok = metrics.slice_dice(good, v.label, VALUES) >= 0.7  # (S, K) acceptable slices of the good segmentation
+                ok = good_ok.copy()
                 ok[i] = False
                 rows.append({
                     "kind": kind, "source": source,
-                    "dice": [metrics.volume_dice(s, v.label, VALUES) for s in (good, bad, fix.labels)],
-                    "rve": [np.abs(metrics.overlap_counts(s, s, VALUES)[1].sum(0) - true_area) / true_area
-                            for s in (good, bad, fix.labels)] + [np.abs(meas - true_area) / true_area],
+                    "dice": [good_dice] + [metrics.volume_dice(s, v.label, VALUES) for s in (bad, fix.labels)],
+                    "rve": [good_rve] + [np.abs(metrics.overlap_counts(s, s, VALUES)[1].sum(0) - true_area) / true_area
+                                         for s in (bad, fix.labels)] + [np.abs(meas - true_area) / true_area],
                     "rve_split": split,
                     "slice_dice_fixed": metrics.slice_dice(fix.labels[i:i + 1], v.label[i:i + 1], VALUES)[0],
                     "slice_dice_bad": metrics.slice_dice(bad[i:i + 1], v.label[i:i + 1], VALUES)[0],

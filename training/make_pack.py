@@ -47,7 +47,8 @@ FLAG_RATE = 0.04  # slice-flag thresholds flag at most this share of validation 
 FLAG_QUANTILES = (0.05, 0.04, 0.03, 0.025, 0.02, 0.015, 0.01, 0.0075, 0.005)  # per-structure quantiles tried, largest first
 DIPS = (0.5, 0.45, 0.4, 0.35, 0.3)  # dip flags tried (a slice this far below both neighbours), largest first
 DIP_EXTRA_RATE = 0.001  # the smallest dip kept adds at most this share of acceptable slices flagged, in-domain and shifted
-CASE_CODE = ("acdc.py", "evaluate.py", "attacks.py", "failures.py", "shifts.py", "segmenters.py")  # the code that makes the validation cases
+# the code that makes the validation cases
+CASE_CODE = ("acdc.py", "evaluate.py", "attacks.py", "failures.py", "shifts.py", "segmenters.py")
 MODELS = {  # pack model name -> (run folder, weights file in the pack, arch from the run's config)
     "slice": ("slice", "slice_qc.pt", lambda c: {"width": c["width"]}),
     "errormap": ("errormap", "error_map.pt", lambda c: {"base": c["base"]}),
@@ -130,18 +131,23 @@ def flag_dip(rows: dict, method: str, thresholds: dict) -> float | None:
     return kept
 
 
-def zoo_fingerprint(zoo: Path) -> str:
-    """sha256 over the zoo's files (segmenters, their predictions, the split): a rebuilt zoo
-    invalidates the cached validation scores."""
+def fingerprint(root: Path, files) -> str:
+    """sha256 over files' paths (relative to ``root``) and contents: a change invalidates the
+    cached validation scores."""
     h = hashlib.sha256()
-    for f in sorted(p for p in zoo.rglob("*") if p.is_file()):
-        h.update(f"{f.relative_to(zoo)}:{sha256(f)}\n".encode())
+    for f in files:
+        h.update(f"{f.relative_to(root)}:{sha256(f)}\n".encode())
     return h.hexdigest()
 
 
+def zoo_fingerprint(zoo: Path) -> str:
+    """The zoo's files: segmenters, their predictions, the split."""
+    return fingerprint(zoo, sorted(p for p in zoo.rglob("*") if p.is_file()))
+
+
 def cases_fingerprint() -> str:
-    """sha256 over the code that makes the validation cases: changed cases invalidate the cached scores."""
-    return hashlib.sha256("".join(sha256(HERE / f) for f in CASE_CODE).encode()).hexdigest()
+    """The code that makes the validation cases."""
+    return fingerprint(HERE, [HERE / f for f in CASE_CODE])
 
 
 def main() -> None:
@@ -150,7 +156,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "SegmentationQCLib" / "packs" / "acdc-cardiac")
     ap.add_argument("--reuse-rows", action="store_true",
                     help="take the validation scores from the last run's runs/make_pack_rows.pkl when the weights, search "
-                         "settings and zoo are the same "
+                         "settings, zoo and case code are the same "
                          "(to refit calibration, fusion, intervals and thresholds in a minute)")
     a = ap.parse_args()
     torch.set_num_threads(2)
