@@ -8,6 +8,13 @@ Two levels:
   is kept: the LV cavity and the epicardium (LV ∪ MYO) are interpolated, MYO = epicardium
   minus cavity with at least one pixel of wall, RV is interpolated outside the epicardium.
 
+Before either, a flagged slice whose own segmentation agrees with the neighbours' interpolation
+once moved in-plane and relabelled (``realign``: mean Dice >= ``REALIGN_AGREE``) keeps its own
+outline, moved and relabelled, and its own areas: a misplaced slice or swapped labels are put
+back instead of replaced by a blur of the neighbours, and a slice flagged although it fits its
+neighbours is kept as it is. ``REALIGN_AGREE`` was chosen on training patients' damaged
+volumes (``training/benchmark_correction.py --split training``; docs/benchmark.md).
+
 A flag is per slice and structure group (``groups``: structures rebuilt together). A run of
 more than ``MAX_RUN`` consecutive flagged slices is not repaired: its good neighbours are too far
 apart to stand in for it (on validation, repairing such runs, mostly small end-systolic apical
@@ -16,16 +23,20 @@ listed as not rebuilt.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from .metrics import MYOCARDIUM_DENSITY_G_PER_ML
 
 CARDIAC_GROUPS = (("LV", "MYO"), ("RV",))
 _FAR = 1e3  # signed distance given to a structure absent from a slice (mm)
 MAX_RUN = 2  # longest run of consecutive flagged slices that is repaired
+MAX_SHIFT_MM = 30.0  # largest in-plane move tried when realigning a flagged slice
+REALIGN_AGREE = 0.7  # mean Dice with the neighbours' interpolation a realigned slice needs
+SHIFT_MARGIN = 0.03  # a realigned slice stays in place unless moving it agrees better by more than this
 
 
 def neighbours(good: np.ndarray, i: int) -> tuple[int | None, int | None]:
@@ -75,10 +86,14 @@ def corrected_areas(areas: np.ndarray, flags: np.ndarray) -> np.ndarray:
 
 
 def corrected_structure_areas(areas: np.ndarray, flags: np.ndarray, classes: list[str],
-                              groups=CARDIAC_GROUPS) -> np.ndarray:
+                              groups=CARDIAC_GROUPS, realigned: dict | None = None) -> np.ndarray:
     """(S, K) areas corrected as the measurements are: the repaired flags (``repair_flags``, as in
-    the rebuilt mask), each area from its good neighbours."""
-    return corrected_areas(areas, repair_flags(flags, classes, groups))
+    the rebuilt mask), each area from its good neighbours; ``realigned`` slices (slice -> (K, H, W)
+    masks) are measured on their realigned masks and are good neighbours."""
+    areas, flags = areas.astype(np.float64).copy(), repair_flags(flags, classes, groups)
+    for i, moved in (realigned or {}).items():
+        areas[i], flags[i] = moved.sum((1, 2)), False
+    return corrected_areas(areas, flags)
 
 
 def sdf(mask: np.ndarray, spacing_rc) -> np.ndarray:
@@ -102,12 +117,65 @@ def interpolate(masks: np.ndarray, good: np.ndarray, i: int, spacing_rc) -> np.n
     return ((1 - w) * sdf(masks[b], spacing_rc) + w * sdf(masks[a], spacing_rc)) < 0
 
 
+def _shifted(mask: np.ndarray, d) -> np.ndarray:
+    """``mask`` moved by d = (rows, columns) pixels, zero-filled."""
+    out = np.zeros_like(mask)
+    (r, c), (h, w) = d, mask.shape
+    out[max(r, 0):h + min(r, 0), max(c, 0):w + min(c, 0)] = mask[max(-r, 0):h - max(r, 0), max(-c, 0):w - max(c, 0)]
+    return out
+
+
+def _mean_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean Dice over the (K, H, W) masks present in a or b (1 when none is)."""
+    s = a.sum((1, 2)) + b.sum((1, 2))
+    d = 2 * (a & b).sum((1, 2))[s > 0] / s[s > 0]
+    return float(d.mean()) if d.size else 1.0
+
+
+def realign(own: np.ndarray, target: np.ndarray, max_shift_px) -> tuple[np.ndarray, float, tuple, tuple]:
+    """The slice's own (K, H, W) masks moved in-plane and relabelled (a permutation of the
+    structures) to agree best with ``target``, the neighbours' interpolation: for a slice whose
+    segmentation is right but misplaced or mislabelled. Returns the masks, their mean Dice with the
+    target, the shift (rows, columns) and the permutation (new structure of each own structure)."""
+    k = len(own)
+    found = np.argwhere((own | target).any(0))
+    if not found.size:
+        return own.copy(), 1.0, (0, 0), tuple(range(k))
+    lo = np.maximum(found.min(0) - max_shift_px, 0)  # the moves stay inside this box
+    hi = np.minimum(found.max(0) + 1 + np.asarray(max_shift_px), own.shape[1:])
+    box = (slice(None), slice(lo[0], hi[0]), slice(lo[1], hi[1]))
+    a_, t_ = own[box], target[box]
+    corr = [[signal.correlate(t_[b].astype(np.float32), a_[a].astype(np.float32), mode="full", method="fft")
+             for b in range(k)] for a in range(k)]
+    h, w = a_.shape[1:]
+    rr, cc = np.meshgrid(np.arange(1 - h, h), np.arange(1 - w, w), indexing="ij")
+    outside = (np.abs(rr) > max_shift_px[0]) | (np.abs(cc) > max_shift_px[1])
+    best = (-1.0, (0, 0), tuple(range(k)))
+    for perm in itertools.permutations(range(k)):
+        overlap = sum(corr[a][perm[a]] for a in range(k))
+        overlap[outside] = -1
+        i = np.unravel_index(int(np.argmax(overlap)), overlap.shape)
+        if overlap[i] > best[0]:
+            best = (overlap[i], (int(rr[i]), int(cc[i])), perm)
+    _, d, perm = best
+    out = []
+    for shift in (d, (0, 0)):
+        moved = np.zeros_like(own)
+        for a in range(k):
+            moved[perm[a]] |= _shifted(own[a], shift)
+        out.append((moved, _mean_dice(moved, target), shift, perm))
+    # a move of a pixel or two is the interpolation's own blur, not a misplaced slice: keep it still
+    return out[1] if out[1][1] >= out[0][1] - SHIFT_MARGIN else out[0]
+
+
 @dataclass
 class Correction:
     labels: np.ndarray  # (S, H, W) corrected label volume, the user's label values
     rebuilt: list[tuple[int, str]] = field(default_factory=list)  # (slice, structure) pairs rebuilt
     not_rebuilt: list[tuple[int, str]] = field(default_factory=list)  # flagged, in a run too long to repair
     measurements: dict = field(default_factory=dict)  # name -> {"measured", "corrected", "unit"}
+    kept: list[int] = field(default_factory=list)  # flagged slices kept as they are: they agree with their neighbours
+    areas: np.ndarray | None = None  # (S, K) corrected areas (pixels) behind the measurements
 
 
 def _agrees(a: np.ndarray, b: np.ndarray, min_dice: float) -> bool:
@@ -115,18 +183,47 @@ def _agrees(a: np.ndarray, b: np.ndarray, min_dice: float) -> bool:
     return s == 0 or 2 * (a & b).sum() / s >= min_dice
 
 
+def realigned_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], class_values: dict, spacing_rc,
+                     groups=CARDIAC_GROUPS, agree: float = REALIGN_AGREE,
+                     max_shift_mm: float = MAX_SHIFT_MM) -> dict[int, np.ndarray]:
+    """Flagged slices whose own segmentation, moved in-plane and relabelled (``realign``), agrees
+    with the neighbours' interpolation (mean Dice >= ``agree``): slice -> (K, H, W) masks. Such a
+    slice keeps the user's own outline instead of an interpolated one."""
+    flags = repair_flags(flags, classes, groups)
+    masks = np.stack([labels == class_values[c] for c in classes], 1)  # (S, K, H, W)
+    max_px = [int(max_shift_mm / s) for s in spacing_rc]
+    out = {}
+    for i in np.flatnonzero(flags.any(1)):
+        target = np.stack([interpolate(masks[:, k], ~flags[:, k], i, spacing_rc) for k in range(len(classes))])
+        moved, score, _, _ = realign(masks[i], target, max_px)
+        if score >= agree:
+            out[int(i)] = moved
+    return out
+
+
 def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], class_values: dict,
                    spacing_rc, groups=CARDIAC_GROUPS, surrogate: np.ndarray | None = None,
-                   agree: float = 0.7) -> tuple[np.ndarray, list[tuple[int, str]]]:
+                   agree: float = 0.7, realigned: dict | None = None) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """A new label volume with flagged slices rebuilt, group by group; ``labels`` is not changed.
 
-    With a ``surrogate`` (manifold labels, same values), a flagged slice takes the surrogate's
-    shape where it agrees with the neighbours' interpolation (Dice >= ``agree``): it follows the
-    image, the interpolation only the neighbours."""
-    out = labels.copy()
+    ``realigned`` slices (``realigned_slices``) take their realigned masks; the structures that
+    change count as rebuilt. The others are interpolated from their neighbours. With a
+    ``surrogate`` (manifold labels, same values), a flagged slice takes the surrogate's shape where
+    it agrees with the neighbours' interpolation (Dice >= ``agree``): it follows the image, the
+    interpolation only the neighbours."""
+    labels = labels.copy()
     rebuilt = []
     col = {c: k for k, c in enumerate(classes)}
     flags = repair_flags(flags, classes, groups)
+    values = [class_values[c] for c in classes]
+    for i, moved in (realigned or {}).items():  # realigned slices are good neighbours from here on
+        own = np.stack([labels[i] == v for v in values])
+        labels[i][np.isin(labels[i], values)] = 0
+        for k, v in enumerate(values):
+            labels[i][moved[k]] = v
+        rebuilt += [(i, c) for k, c in enumerate(classes) if not np.array_equal(moved[k], own[k])]
+        flags[i] = False
+    out = labels.copy()
     for group in groups:
         group = [c for c in group if c in col]
         if not group:
@@ -164,11 +261,12 @@ def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], cl
     return out, rebuilt
 
 
-def measurements(areas: np.ndarray, flags: np.ndarray, classes: list[str], spacing, groups=CARDIAC_GROUPS) -> dict:
+def measurements(areas: np.ndarray, flags: np.ndarray, classes: list[str], spacing, groups=CARDIAC_GROUPS,
+                 realigned: dict | None = None) -> dict:
     """LV/RV cavity volumes (mL) and LV mass (g), as measured and as corrected (flags spread over
-    the structure groups, as in the rebuilt mask)."""
+    the structure groups, as in the rebuilt mask; ``realigned`` slices measured on their masks)."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    fixed = corrected_structure_areas(areas, flags, classes, groups)
+    fixed = corrected_structure_areas(areas, flags, classes, groups, realigned)
     out = {}
     names = {"LV": ("LV_volume", "mL", 1.0), "RV": ("RV_volume", "mL", 1.0),
              "MYO": ("LV_mass", "g", MYOCARDIUM_DENSITY_G_PER_ML)}
@@ -193,12 +291,23 @@ def ejection(ed: dict, es: dict) -> dict:
     return out
 
 
-def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False) -> Correction:
+def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
+            realign_agree: float | None = REALIGN_AGREE) -> Correction:
     """Rebuild the slices ``result`` flags and correct the measurements; the case is not changed.
-    ``use_surrogate``: let the result's surrogate guide the rebuild where it agrees."""
-    labels, rebuilt = rebuild_slices(case.labels, result.flags, result.classes, case.class_values,
-                                     case.spacing[1:], groups, result.surrogate if use_surrogate else None)
-    left = group_flags(result.flags, result.classes, groups) & ~repair_flags(result.flags, result.classes, groups)
+    ``use_surrogate``: let the result's surrogate guide the rebuild where it agrees.
+    ``realign_agree``: the agreement a flagged slice's own segmentation, moved and relabelled,
+    needs with its neighbours to be kept (``realigned_slices``); None interpolates every slice."""
+    classes, spacing_rc = result.classes, case.spacing[1:]
+    realigned = ({} if realign_agree is None else
+                 realigned_slices(case.labels, result.flags, classes, case.class_values, spacing_rc, groups,
+                                  realign_agree))
+    labels, rebuilt = rebuild_slices(case.labels, result.flags, classes, case.class_values, spacing_rc, groups,
+                                     result.surrogate if use_surrogate else None, realigned=realigned)
+    left = group_flags(result.flags, classes, groups) & ~repair_flags(result.flags, classes, groups)
+    moved = {i for i, _ in rebuilt}
     return Correction(labels=labels, rebuilt=rebuilt,
-                      not_rebuilt=[(int(i), result.classes[k]) for i, k in zip(*np.nonzero(left))],
-                      measurements=measurements(result.seg_area, result.flags, result.classes, case.spacing, groups))
+                      not_rebuilt=[(int(i), classes[k]) for i, k in zip(*np.nonzero(left))],
+                      kept=sorted(i for i in realigned if i not in moved),
+                      areas=corrected_structure_areas(result.seg_area, result.flags, classes, groups, realigned),
+                      measurements=measurements(result.seg_area, result.flags, classes, case.spacing, groups,
+                                                realigned))

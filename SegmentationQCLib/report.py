@@ -50,7 +50,8 @@ def to_report(res: QCResult, image: str = "", segmentation: str = "") -> dict:
 
 def correction_section(fix, output: str = "") -> dict:
     """The report's ``correction`` section: slices rebuilt, flagged slices left as they are (in a
-    run too long to repair from neighbours) and measurements before/after."""
+    run too long to repair from neighbours, or kept: they fit their neighbours) and measurements
+    before/after."""
     def by_slice(pairs):
         out: dict[int, list[str]] = {}
         for i, c in pairs:
@@ -60,6 +61,7 @@ def correction_section(fix, output: str = "") -> dict:
     return {"output": str(output),
             "slices_rebuilt": by_slice(fix.rebuilt),
             "slices_not_rebuilt": by_slice(fix.not_rebuilt),
+            "slices_kept": list(fix.kept),
             "measurements": {k: {kk: (_r(vv) if isinstance(vv, float) else vv) for kk, vv in v.items()}
                              for k, v in fix.measurements.items()}}
 

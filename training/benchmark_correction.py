@@ -1,13 +1,16 @@
 """Fournel et al. 2021, Table 7, on the validation patients: one bad mid-ventricular slice.
 
     python training/benchmark_correction.py [--pack acdc-cardiac] [--exclude-ends 1] [--thresholds LV=0.4,MYO=0.4,RV=0.2]
-                                            [--perfect-flags] [--repeats 3]
+                                            [--perfect-flags] [--repeats 3] [--split validation|training]
+                                            [--realign 0.7[,0,0.6,...]]
 
 For each validation volume, a good segmentation (the best training-family segmenter's clean
 output when every structure's Dice is >= 0.8, else the manual labels with a second rater's
 jitter) gets one mid-ventricular slice replaced by a wrong one (a slice from another level, an
 in-plane shift, an erased slice, or LV/RV swapped), in ``--repeats`` copies with their own
-slice and damage. Printed per structure: 3D Dice and relative volume error (RVE) without
+slice and damage. ``--split training`` damages the training patients' volumes instead, to tune
+the repair (``--realign``: the agreement a flagged slice needs to keep its own realigned outline;
+several values print a sweep) away from the validation patients. Printed per structure: 3D Dice and relative volume error (RVE) without
 damage, with damage, after measurement-level correction (areas of flagged slices from their
 neighbours) and after mask-level correction (rebuilt slices); the Dice of rebuilt slices; how
 often the damaged slice was flagged, and how often slices of the undamaged segmentation were:
@@ -17,6 +20,7 @@ can be truly bad, and then a flag is right).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -31,7 +35,7 @@ import failures
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import metrics  # noqa: E402
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
-from SegmentationQCLib.correction import correct, corrected_structure_areas  # noqa: E402
+from SegmentationQCLib.correction import REALIGN_AGREE, correct  # noqa: E402
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
 
 VALUES = evaluate.VALUES
@@ -80,6 +84,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3, help="damaged copies per volume (another slice and damage each)")
     ap.add_argument("--thresholds", metavar="LV=T,MYO=T,RV=T", help="slice-flag thresholds instead of the card's")
+    ap.add_argument("--realign", default=None, metavar="DICE[,DICE...]",
+                    help="realignment agreement instead of the engine's default (0: interpolate every slice); "
+                         "several values: the table uses the first, and a sweep over all of them follows")
+    ap.add_argument("--split", default="validation", choices=["validation", "training"],
+                    help="the patients whose volumes are damaged (training: to tune the repair away from validation)")
     ap.add_argument("--perfect-flags", action="store_true",
                     help="flag exactly the damaged slice (every structure): what the repair itself can do")
     a = ap.parse_args()
@@ -89,9 +98,11 @@ def main() -> None:
         engine.pack.card["thresholds"]["slice_flag"] = {k: float(v) for k, v in
                                                         (x.split("=") for x in a.thresholds.split(","))}
     rng = np.random.default_rng(a.seed)
-    _, val = acdc.split(seed=a.seed)
+    train, val = acdc.split(seed=a.seed)
     rows = []
-    for p in val:
+    sweep = [REALIGN_AGREE] if a.realign is None else [float(x) or None for x in a.realign.split(",")]
+    kw = {"realign_agree": sweep[0]}
+    for p in (val if a.split == "validation" else train):
         for v in acdc.load_patient(p):
             good, source = good_segmentation(v, a.zoo, rng)
             spacing = (evaluate.SLICE_MM, v.pixel_mm, v.pixel_mm)
@@ -107,13 +118,14 @@ def main() -> None:
                 if a.perfect_flags:
                     res.flags[:] = False
                     res.flags[i] = True
-                fix = correct(case, res)
-                meas = corrected_structure_areas(res.seg_area, res.flags, res.classes).sum(0)
+                fixes = [correct(case, res, realign_agree=t) for t in sweep]
+                fix = fixes[0]
+                meas = fix.areas.sum(0)
                 # where the measurement error comes from
                 only_damaged, others = np.zeros_like(res.flags), res.flags.copy()
                 only_damaged[i], others[i] = res.flags[i], True
-                split = [np.abs(corrected_structure_areas(res.seg_area, f, res.classes).sum(0) - true_area) / true_area
-                         for f in (only_damaged, others)]
+                split = [np.abs(correct(case, dataclasses.replace(res, flags=f), **kw).areas.sum(0) - true_area)
+                         / true_area for f in (only_damaged, others)]
                 other = np.ones(len(good), bool)
                 other[i] = False
                 ok = good_ok.copy()
@@ -124,6 +136,9 @@ def main() -> None:
                     "rve": [good_rve] + [np.abs(metrics.overlap_counts(s, s, VALUES)[1].sum(0) - true_area) / true_area
                                          for s in (bad, fix.labels)] + [np.abs(meas - true_area) / true_area],
                     "rve_split": split,
+                    "sweep": [[np.abs(f.areas.sum(0) - true_area) / true_area,
+                               np.abs(metrics.overlap_counts(f.labels, f.labels, VALUES)[1].sum(0) - true_area) / true_area]
+                              for f in fixes],
                     "slice_dice_fixed": metrics.slice_dice(fix.labels[i:i + 1], v.label[i:i + 1], VALUES)[0],
                     "slice_dice_bad": metrics.slice_dice(bad[i:i + 1], v.label[i:i + 1], VALUES)[0],
                     "slice_dice_good": metrics.slice_dice(good[i:i + 1], v.label[i:i + 1], VALUES)[0],
@@ -131,8 +146,8 @@ def main() -> None:
                     "flag_good": res_good.flags[other].mean(0), "flag_good_any": res_good.flags[other].any(1).mean(),
                     "false_flags": (res_good.flags & ok).sum(0), "ok": ok.sum(0),
                     "false_any": (res_good.flags.any(1) & ok.all(1)).sum(), "ok_any": ok.all(1).sum()})
-    print(f"# One wrong mid-ventricular slice, {len(rows)} damaged copies of {len(rows) // a.repeats} validation volumes "
-          f"(exclude_ends={a.exclude_ends}, flag_on={a.flag_on}, {'perfect flags' if a.perfect_flags else 'thresholds'} "
+    print(f"# One wrong mid-ventricular slice, {len(rows)} damaged copies of {len(rows) // a.repeats} {a.split} volumes "
+          f"(realign {sweep[0]}, exclude_ends={a.exclude_ends}, flag_on={a.flag_on}, {'perfect flags' if a.perfect_flags else 'thresholds'} "
           f"{engine.pack.card['thresholds']['slice_flag']}, dip {engine.pack.card['thresholds'].get('slice_dip')}); damages: "
           + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in DAMAGES) + "\n")
     print("| structure | Dice no damage | Dice damaged | Dice corrected (mask) | RVE no damage | RVE damaged "
@@ -158,6 +173,18 @@ def main() -> None:
               + "; ".join(f"{c} {np.nanmean(split[:, 0, k]):.3f} / {np.nanmean(split[:, 1, k]):.3f}"
                           for k, c in enumerate(evaluate.CLASSES))
               + " (the damaged slice's own flags only / the damaged slice flagged exactly, other flags kept)")
+    print("\nRVE corrected (measurement / mask) by damage: " + "; ".join(
+        f"{kind} " + ", ".join(f"{c} {np.nanmean([r['rve'][3][k] for r in rows if r['kind'] == kind]):.3f} / "
+                                f"{np.nanmean([r['rve'][2][k] for r in rows if r['kind'] == kind]):.3f}"
+                                for k, c in enumerate(evaluate.CLASSES)) for kind in DAMAGES))
+    if len(sweep) > 1:
+        none = np.nanmean([r["rve"][0] for r in rows], 0)
+        print("\n| realign agreement | RVE corrected (measurement) LV / MYO / RV | × no damage "
+              "| RVE corrected (mask) | × no damage |\n|---|---|---|---|---|")
+        for j, t in enumerate(sweep):
+            m, k = (np.nanmean([r["sweep"][j][x] for r in rows], 0) for x in (0, 1))
+            print(f"| {t or 'none'} | " + " | ".join(" / ".join(f"{v:.{n}f}" for v in w) for w, n in
+                                                     ((m, 3), (m / none, 2), (k, 3), (k / none, 2))) + " |")
     print(f"\nDamaged slice flagged for at least one structure: {100 * np.mean([r['flag_bad_any'] for r in rows]):.1f} %; "
           f"undamaged slices flagged for at least one structure: {100 * np.mean([r['flag_good_any'] for r in rows]):.1f} %; "
           f"slices acceptable for every structure flagged: "

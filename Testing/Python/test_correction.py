@@ -5,7 +5,8 @@ from scipy import ndimage
 
 from SegmentationQCLib import metrics
 from SegmentationQCLib.correction import (MAX_RUN, corrected_areas, corrected_structure_areas, ejection, group_flags,
-                                         measurements, neighbours, rebuild_slices, short_runs)
+                                         measurements, neighbours, realign, realigned_slices, rebuild_slices,
+                                         short_runs)
 
 CLASSES = ["LV", "MYO", "RV"]
 VALUES = {"LV": 3, "MYO": 2, "RV": 1}
@@ -91,3 +92,38 @@ def test_surrogate_guides_the_rebuild_only_where_it_agrees(stack):
     wrong = np.zeros_like(truth)
     fallback, _ = rebuild_slices(seg, flags, CLASSES, VALUES, spacing[1:], surrogate=wrong)
     np.testing.assert_array_equal(fallback, plain)  # an empty surrogate disagrees: interpolation
+
+
+def _masks(labels):
+    return np.stack([labels == VALUES[c] for c in CLASSES])
+
+
+def test_realign_puts_back_a_misplaced_slice_with_swapped_labels(stack):
+    _, truth, _ = stack
+    want = _masks(truth[4])
+    moved = np.stack([np.roll(np.roll(m, 9, 0), -6, 1) for m in want])[[2, 1, 0]]  # shifted, LV and RV swapped
+    got, agreement, shift, perm = realign(moved, want, (20, 20))
+    assert shift == (-9, 6) and perm == (2, 1, 0) and agreement == 1.0
+    np.testing.assert_array_equal(got, want)
+    _, _, shift, _ = realign(moved, want, (5, 5))  # beyond the largest move: not found
+    assert shift != (-9, 6)
+
+
+def test_flagged_slices_fitting_their_neighbours_keep_their_own_outline(stack):
+    _, truth, spacing = stack
+    seg = truth.copy()
+    seg[4] = np.roll(truth[4], 12, axis=1)  # misplaced: put back
+    seg[6] = 0  # erased: interpolated
+    flags = np.zeros((truth.shape[0], 3), bool)
+    flags[[2, 4, 6]] = True  # slice 2 is right: kept as it is
+    realigned = realigned_slices(seg, flags, CLASSES, VALUES, spacing[1:])
+    assert sorted(realigned) == [2, 4]
+    out, rebuilt = rebuild_slices(seg, flags, CLASSES, VALUES, spacing[1:], realigned=realigned)
+    np.testing.assert_array_equal(out[4], truth[4])
+    np.testing.assert_array_equal(out[2], seg[2])
+    assert sorted({i for i, _ in rebuilt}) == [4, 6]
+    areas = np.stack([_masks(s).sum((1, 2)) for s in seg]).astype(float)
+    fixed = corrected_structure_areas(areas, flags, CLASSES, realigned=realigned)
+    np.testing.assert_array_equal(fixed[[2, 4]], [areas[2], _masks(truth[4]).sum((1, 2))])
+    np.testing.assert_allclose(fixed[6], (areas[5] + areas[7]) / 2)
+    assert realigned_slices(seg, flags, CLASSES, VALUES, spacing[1:], agree=1.01) == {}
