@@ -401,9 +401,11 @@ class SegmentationQCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             p.correctedSegmentation, p.measurementsTable = node, table
             self.ui.measurementsTableView.setMRMLTableNode(table)
             self.ui.measurementsTableView.visible = True
-            left = sorted({i for i, _ in self._review.correction.not_rebuilt})
+            fix = self._review.correction
+            left = sorted({i for i, _ in fix.not_rebuilt})
             self.ui.statusLabel.text = f"Rebuilt {len(rebuilt)} structure slice(s) into {node.GetName()}" + (
-                f"; slices {left} left as they are (too many flagged in a row)" if left else "")
+                f"; slices {left} left as they are (too many flagged in a row)" if left else "") + (
+                f"; flagged slices {fix.kept} kept (they fit their neighbours)" if fix.kept else "")
 
     def onExport(self) -> None:
         path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), "Export the QC report",

@@ -137,6 +137,8 @@ def cmd_correct(a) -> int:
     left = sorted({i for i, _ in fix.not_rebuilt})
     if left:
         print(f"flagged but not rebuilt (more than {MAX_RUN} flagged slices in a row): {left}", file=sys.stderr)
+    if fix.kept:
+        print(f"flagged but kept as they are (they fit their neighbours): {fix.kept}", file=sys.stderr)
     return 0
 
 
