@@ -107,14 +107,20 @@ def sdf(mask: np.ndarray, spacing_rc) -> np.ndarray:
 
 
 def interpolate(masks: np.ndarray, good: np.ndarray, i: int, spacing_rc) -> np.ndarray:
-    """Mask for slice i from the nearest good slices' signed distance maps."""
+    """Mask for slice i from the nearest good slices' signed distance maps, weighted by distance:
+    the interpolated map's lowest pixels, as many as the neighbours' interpolated area (a plain
+    zero level set shrinks where their outlines differ)."""
     b, a = neighbours(good, i)
     if b is None and a is None:
         return masks[i]
     if b is None or a is None:
         return masks[a if b is None else b].copy()
     w = (i - b) / (a - b)
-    return ((1 - w) * sdf(masks[b], spacing_rc) + w * sdf(masks[a], spacing_rc)) < 0
+    level = (1 - w) * sdf(masks[b], spacing_rc) + w * sdf(masks[a], spacing_rc)
+    n = int(round((1 - w) * masks[b].sum() + w * masks[a].sum()))  # the neighbours' interpolated area
+    if n == 0:
+        return np.zeros_like(masks[i])
+    return level <= np.partition(level.ravel(), n - 1)[n - 1]
 
 
 def _shifted(mask: np.ndarray, d) -> np.ndarray:

@@ -5,8 +5,8 @@ from scipy import ndimage
 
 from SegmentationQCLib import metrics
 from SegmentationQCLib.correction import (MAX_RUN, corrected_areas, corrected_structure_areas, ejection, group_flags,
-                                         measurements, neighbours, realign, realigned_slices, rebuild_slices,
-                                         short_runs)
+                                         interpolate, measurements, neighbours, realign, realigned_slices,
+                                         rebuild_slices, sdf, short_runs)
 
 CLASSES = ["LV", "MYO", "RV"]
 VALUES = {"LV": 3, "MYO": 2, "RV": 1}
@@ -127,3 +127,15 @@ def test_flagged_slices_fitting_their_neighbours_keep_their_own_outline(stack):
     np.testing.assert_array_equal(fixed[[2, 4]], [areas[2], _masks(truth[4]).sum((1, 2))])
     np.testing.assert_allclose(fixed[6], (areas[5] + areas[7]) / 2)
     assert realigned_slices(seg, flags, CLASSES, VALUES, spacing[1:], agree=1.01) == {}
+
+
+def test_interpolated_slice_has_the_neighbours_mean_area():
+    rr, cc = np.mgrid[:64, :64]
+    below = (rr - 32) ** 2 + (cc - 24) ** 2 < 10 ** 2
+    above = (rr - 32) ** 2 + (cc - 40) ** 2 < 6 ** 2  # smaller, and only half overlapping
+    masks = np.stack([below, np.zeros_like(below), above])
+    got = interpolate(masks, np.array([True, False, True]), 1, (1.0, 1.0))
+    want = (below.sum() + above.sum()) / 2
+    assert abs(got.sum() - want) <= 0.02 * want
+    plain = (sdf(below, (1.0, 1.0)) + sdf(above, (1.0, 1.0))) / 2 < 0  # the zero level set falls short
+    assert plain.sum() < 0.9 * want and got[plain].all()
