@@ -10,9 +10,10 @@ jitter) gets one mid-ventricular slice replaced by a wrong one (a slice from ano
 in-plane shift, an erased slice, or LV/RV swapped), in ``--repeats`` copies with their own
 slice and damage. ``--split training`` damages the training patients' volumes instead, to tune
 the repair (``--realign``: the agreement a flagged slice needs to keep its own realigned outline;
-several values print a sweep) away from the validation patients. Printed per structure: 3D Dice and relative volume error (RVE) without
-damage, with damage, after measurement-level correction (areas of flagged slices from their
-neighbours) and after mask-level correction (rebuilt slices); the Dice of rebuilt slices; how
+several values print a sweep) away from the validation patients. Printed per structure: 3D Dice
+and relative volume error (RVE) without damage, with damage, after measurement-level correction
+(areas of flagged slices from their neighbours) and after mask-level correction (rebuilt
+slices); the Dice of rebuilt slices; how
 often the damaged slice was flagged, and how often slices of the undamaged segmentation were:
 all of them, and those whose true Dice is >= 0.7 (an undamaged slice of a segmenter's output
 can be truly bad, and then a flag is right).
@@ -136,8 +137,8 @@ def main() -> None:
                     "rve": [good_rve] + [np.abs(metrics.overlap_counts(s, s, VALUES)[1].sum(0) - true_area) / true_area
                                          for s in (bad, fix.labels)] + [np.abs(meas - true_area) / true_area],
                     "rve_split": split,
-                    "sweep": [[np.abs(f.areas.sum(0) - true_area) / true_area,
-                               np.abs(metrics.overlap_counts(f.labels, f.labels, VALUES)[1].sum(0) - true_area) / true_area]
+                    "sweep": [[np.abs(areas - true_area) / true_area for areas in
+                               (f.areas.sum(0), metrics.overlap_counts(f.labels, f.labels, VALUES)[1].sum(0))]
                               for f in fixes],
                     "slice_dice_fixed": metrics.slice_dice(fix.labels[i:i + 1], v.label[i:i + 1], VALUES)[0],
                     "slice_dice_bad": metrics.slice_dice(bad[i:i + 1], v.label[i:i + 1], VALUES)[0],
