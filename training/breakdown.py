@@ -1,13 +1,16 @@
 """Volume-Dice MAE of every method by kind of validation case, from make_pack's cached scores.
 
-    python training/breakdown.py [--by kind|patient] [--rows training/runs/make_pack_rows.pkl] [--pack acdc-cardiac]
+    python training/breakdown.py [--by kind|patient] [--qi] [--rows training/runs/make_pack_rows.pkl]
+                                 [--pack acdc-cardiac]
 
 Takes the estimates that ``make_pack.py`` scored on all validation cases, recalibrates and
 fuses them as the pack's card says (what the engine reports), and prints one table: the
 training-family segmenters on clean and on attacked images (by attack), the synthetic cases
 (manual labels, jittered manual labels, and damage by its first kind) and the shifted domain;
 or, ``--by patient``, one row per validation patient (all sources). It answers "where is a
-method weak" without rescoring anything (run make_pack.py first).
+method weak" without rescoring anything (run make_pack.py first). ``--qi`` prints instead the
+error map's QI–accuracy Pearson r of each source with the spreads that set it, and the same r
+with one kind of case left out at a time: which cases cost the r.
 """
 from __future__ import annotations
 
@@ -57,17 +60,48 @@ def table(rows: list[dict], by=group) -> str:
     return "\n".join(out)
 
 
+def qi_r(rows: list[dict]) -> float:
+    return float(np.corrcoef([1 - r["qi"] for r in rows], [r["accuracy"] for r in rows])[0, 1])
+
+
+def qi_table(rows: list[dict]) -> str:
+    """Per source: the QI–accuracy r, the spread of the true accuracy and of its residual about a
+    line fitted on 1 - QI (r = sqrt(1 - (residual SD / accuracy SD)^2)); then r with each kind of
+    case left out in turn."""
+    sources = defaultdict(list)
+    for r in rows:
+        if "qi" in r:
+            sources[r["source"]].append(r)
+    out = ["| source | n | r (1 - QI, accuracy) | accuracy SD | residual SD |", "|---|---|---|---|---|"]
+    for src, rs in sorted(sources.items()):
+        q, acc = 1 - np.array([r["qi"] for r in rs]), np.array([r["accuracy"] for r in rs])
+        res = acc - np.polyval(np.polyfit(q, acc, 1), q)
+        out.append(f"| {src} | {len(rs)} | {qi_r(rs):.3f} | {acc.std():.4f} | {res.std():.4f} |")
+    out += ["", "| source | kind left out | n | r without it |", "|---|---|---|---|"]
+    for src, rs in sorted(sources.items()):
+        kinds = sorted({group(r) for r in rs})
+        for k in kinds if len(kinds) > 1 else []:
+            rest = [r for r in rs if group(r) != k]
+            out.append(f"| {src} | {k} | {len(rs) - len(rest)} | {qi_r(rest):.3f} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=Path, default=Path(__file__).parent / "runs" / "make_pack_rows.pkl")
     ap.add_argument("--pack", default=None, help="the pack whose calibration and fusion to apply (default: the bundled one)")
     ap.add_argument("--by", choices=("kind", "patient"), default="kind")
+    ap.add_argument("--qi", action="store_true",
+                    help="the QI–accuracy r by source, one kind of case left out at a time")
     a = ap.parse_args()
     if not a.rows.exists():
         raise SystemExit(f"{a.rows} not found: run make_pack.py first")
     cached = pickle.loads(a.rows.read_bytes())
     rows = as_reported([r for rs in cached["rows"].values() for r in rs], load_pack(a.pack).card)
-    print(table(rows, group if a.by == "kind" else lambda r: f"patient {r['name'][1:4]}"))
+    if a.qi:
+        print(qi_table(rows))
+    else:
+        print(table(rows, group if a.by == "kind" else lambda r: f"patient {r['name'][1:4]}"))
 
 
 if __name__ == "__main__":
