@@ -19,7 +19,7 @@ from pathlib import Path
 from . import mrml_outputs as out
 from .correction import correct
 from .mrml_bridge import case_from_nodes, guess_segment_mapping, segmentation_like
-from .report import to_report, write_json
+from .report import correction_section, to_report, write_json
 from .report_html import write_html
 
 # Keys of Review.nodes (and of the module's parameter node output references).
@@ -45,7 +45,11 @@ class Review:
         return self.volume_node.GetScene()
 
     def report(self) -> dict:
-        return to_report(self.result, self.volume_node.GetName(), self.segmentation_node.GetName())
+        """The report (schema v1); with a ``correction`` section once the slices were corrected."""
+        rep = to_report(self.result, self.volume_node.GetName(), self.segmentation_node.GetName())
+        if self.correction is not None:
+            rep["correction"] = correction_section(self.correction, self.nodes["corrected"].GetName())
+        return rep
 
 
 def publish(review: Review, nodes: dict | None = None, error_map: bool = True) -> dict:

@@ -181,6 +181,12 @@ def test_export_json_csv_html(review, tmp_path):
     assert "or more than 0.4 below both neighbouring slices" in to_html(rep, review.thresholds["slice_flag"], 0.4)
     with pytest.raises(ValueError, match="use .json"):
         export(review, tmp_path / "r.txt")
+    assert "correction" not in rep
+    from SegmentationQCLib.review import add_corrected
+    corrected, _, rebuilt = add_corrected(review)  # once corrected, the report says what was rebuilt
+    section = json.loads(export(review, tmp_path / "r2.json").read_text())["correction"]
+    assert section["output"] == corrected.GetName()
+    assert sum(len(s["structures"]) for s in section["slices_rebuilt"]) == len(rebuilt)
 
 
 def test_view_helpers_move_slice_views(review, sax_nodes):
