@@ -138,11 +138,21 @@ def _mean_dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(d.mean()) if d.size else 1.0
 
 
+def _relabellings(k: int) -> list[tuple]:
+    """No relabelling, then every swap of two structures (a segmenter's usual label mix-up)."""
+    swaps = []
+    for a, b in itertools.combinations(range(k), 2):
+        perm = list(range(k))
+        perm[a], perm[b] = b, a
+        swaps.append(tuple(perm))
+    return [tuple(range(k))] + swaps
+
+
 def realign(own: np.ndarray, target: np.ndarray, max_shift_px) -> tuple[np.ndarray, float, tuple, tuple]:
-    """The slice's own (K, H, W) masks moved in-plane and relabelled (a permutation of the
-    structures) to agree best with ``target``, the neighbours' interpolation: for a slice whose
+    """The slice's own (K, H, W) masks moved in-plane and relabelled (two structures swapped, or
+    none) to agree best with ``target``, the neighbours' interpolation: for a slice whose
     segmentation is right but misplaced or mislabelled. Returns the masks, their mean Dice with the
-    target, the shift (rows, columns) and the permutation (new structure of each own structure)."""
+    target, the shift (rows, columns) and the relabelling (new structure of each own structure)."""
     k = len(own)
     found = np.argwhere((own | target).any(0))
     if not found.size:
@@ -157,7 +167,7 @@ def realign(own: np.ndarray, target: np.ndarray, max_shift_px) -> tuple[np.ndarr
     rr, cc = np.meshgrid(np.arange(1 - h, h), np.arange(1 - w, w), indexing="ij")
     outside = (np.abs(rr) > max_shift_px[0]) | (np.abs(cc) > max_shift_px[1])
     best = (-1.0, (0, 0), tuple(range(k)))
-    for perm in itertools.permutations(range(k)):
+    for perm in _relabellings(k):
         overlap = sum(corr[a][perm[a]] for a in range(k))
         overlap[outside] = -1
         i = np.unravel_index(int(np.argmax(overlap)), overlap.shape)
