@@ -143,13 +143,14 @@ def cmd_correct(a) -> int:
 
 
 def cmd_ef(a) -> int:
-    from .correction import correct, ejection
+    from .correction import ejection, measurements, realigned_for
     from .report import write_json
 
     out = {}
     for phase, image, seg in (("ED", a.ed_image, a.ed_segmentation), ("ES", a.es_image, a.es_segmentation)):
         case, res = _checked(a, image, seg)
-        out[phase] = correct(case, res).measurements
+        realigned = realigned_for(case, res)  # as in segqc correct, without rebuilding the mask
+        out[phase] = measurements(res.seg_area, res.flags, res.classes, case.spacing, realigned=realigned)
     out["function"] = ejection(out["ED"], out["ES"])
     if a.output:
         _guard(Path(a.output), [a.ed_image, a.ed_segmentation, a.es_image, a.es_segmentation])

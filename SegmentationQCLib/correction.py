@@ -195,8 +195,7 @@ class Correction:
 
 
 def _agrees(a: np.ndarray, b: np.ndarray, min_dice: float) -> bool:
-    s = a.sum() + b.sum()
-    return s == 0 or 2 * (a & b).sum() / s >= min_dice
+    return _mean_dice(a[None], b[None]) >= min_dice
 
 
 def realigned_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], class_values: dict, spacing_rc,
@@ -281,8 +280,13 @@ def measurements(areas: np.ndarray, flags: np.ndarray, classes: list[str], spaci
                  realigned: dict | None = None) -> dict:
     """LV/RV cavity volumes (mL) and LV mass (g), as measured and as corrected (flags spread over
     the structure groups, as in the rebuilt mask; ``realigned`` slices measured on their masks)."""
+    return volumes(areas, corrected_structure_areas(areas, flags, classes, groups, realigned), classes, spacing)
+
+
+def volumes(areas: np.ndarray, fixed: np.ndarray, classes: list[str], spacing) -> dict:
+    """LV/RV cavity volumes (mL) and LV mass (g) from the measured ``areas`` and the corrected
+    ``fixed`` ones ((S, K) pixels each)."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    fixed = corrected_structure_areas(areas, flags, classes, groups, realigned)
     out = {}
     names = {"LV": ("LV_volume", "mL", 1.0), "RV": ("RV_volume", "mL", 1.0),
              "MYO": ("LV_mass", "g", MYOCARDIUM_DENSITY_G_PER_ML)}
@@ -307,23 +311,28 @@ def ejection(ed: dict, es: dict) -> dict:
     return out
 
 
+def realigned_for(case, result, groups=CARDIAC_GROUPS, agree: float | None = REALIGN_AGREE) -> dict:
+    """``realigned_slices`` of a checked case ({} when ``agree`` is None)."""
+    if agree is None:
+        return {}
+    return realigned_slices(case.labels, result.flags, result.classes, case.class_values, case.spacing[1:], groups,
+                            agree)
+
+
 def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
             realign_agree: float | None = REALIGN_AGREE) -> Correction:
     """Rebuild the slices ``result`` flags and correct the measurements; the case is not changed.
     ``use_surrogate``: let the result's surrogate guide the rebuild where it agrees.
     ``realign_agree``: the agreement a flagged slice's own segmentation, moved and relabelled,
     needs with its neighbours to be kept (``realigned_slices``); None interpolates every slice."""
-    classes, spacing_rc = result.classes, case.spacing[1:]
-    realigned = ({} if realign_agree is None else
-                 realigned_slices(case.labels, result.flags, classes, case.class_values, spacing_rc, groups,
-                                  realign_agree))
-    labels, rebuilt = rebuild_slices(case.labels, result.flags, classes, case.class_values, spacing_rc, groups,
+    classes = result.classes
+    realigned = realigned_for(case, result, groups, realign_agree)
+    labels, rebuilt = rebuild_slices(case.labels, result.flags, classes, case.class_values, case.spacing[1:], groups,
                                      result.surrogate if use_surrogate else None, realigned=realigned)
     left = group_flags(result.flags, classes, groups) & ~repair_flags(result.flags, classes, groups)
     moved = {i for i, _ in rebuilt}
+    fixed = corrected_structure_areas(result.seg_area, result.flags, classes, groups, realigned)
     return Correction(labels=labels, rebuilt=rebuilt,
                       not_rebuilt=[(int(i), classes[k]) for i, k in zip(*np.nonzero(left))],
-                      kept=sorted(i for i in realigned if i not in moved),
-                      areas=corrected_structure_areas(result.seg_area, result.flags, classes, groups, realigned),
-                      measurements=measurements(result.seg_area, result.flags, classes, case.spacing, groups,
-                                                realigned))
+                      kept=sorted(i for i in realigned if i not in moved), areas=fixed,
+                      measurements=volumes(result.seg_area, fixed, classes, case.spacing))

@@ -107,6 +107,10 @@ def test_realign_puts_back_a_misplaced_slice_with_swapped_labels(stack):
     np.testing.assert_array_equal(got, want)
     _, _, shift, _ = realign(moved, want, (5, 5))  # beyond the largest move: not found
     assert shift != (-9, 6)
+    empty = np.zeros_like(want)
+    got, agreement, shift, perm = realign(empty, empty, (20, 20))  # an empty slice between empty neighbours
+    assert agreement == 1.0 and shift == (0, 0) and perm == (0, 1, 2) and not got.any()
+    assert realign(empty, want, (20, 20))[1] == 0.0  # an erased slice agrees with nothing
 
 
 def test_flagged_slices_fitting_their_neighbours_keep_their_own_outline(stack):
