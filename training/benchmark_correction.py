@@ -36,7 +36,8 @@ import failures
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import metrics  # noqa: E402
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
-from SegmentationQCLib.correction import REALIGN_AGREE, correct  # noqa: E402
+from SegmentationQCLib.correction import (REALIGN_AGREE, correct, corrected_structure_areas,  # noqa: E402
+                                         realigned_for)
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
 
 VALUES = evaluate.VALUES
@@ -102,7 +103,6 @@ def main() -> None:
     train, val = acdc.split(seed=a.seed)
     rows = []
     sweep = [REALIGN_AGREE] if a.realign is None else [float(x) or None for x in a.realign.split(",")]
-    kw = {"realign_agree": sweep[0]}
     for p in (val if a.split == "validation" else train):
         for v in acdc.load_patient(p):
             good, source = good_segmentation(v, a.zoo, rng)
@@ -125,8 +125,9 @@ def main() -> None:
                 # where the measurement error comes from
                 only_damaged, others = np.zeros_like(res.flags), res.flags.copy()
                 only_damaged[i], others[i] = res.flags[i], True
-                split = [np.abs(correct(case, dataclasses.replace(res, flags=f), **kw).areas.sum(0) - true_area)
-                         / true_area for f in (only_damaged, others)]
+                split = [np.abs(corrected_structure_areas(res.seg_area, f, res.classes, realigned=realigned_for(
+                    case, dataclasses.replace(res, flags=f), agree=sweep[0])).sum(0) - true_area) / true_area
+                         for f in (only_damaged, others)]
                 other = np.ones(len(good), bool)
                 other[i] = False
                 ok = good_ok.copy()
