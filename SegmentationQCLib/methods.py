@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .inference import channel_argmax
-from .metrics import dice_from_counts, within_extent
+from .metrics import dice_from_counts
 from .preprocess import roi_theta, sample, to_native
 
 
@@ -28,27 +28,15 @@ def _slice(tp, fp, fn, z_out_roi):
     return dice_from_counts(tp, tp + fp + z_out_roi, tp + fn)
 
 
-def errormap_estimates(truth_prob: np.ndarray, onehot: np.ndarray, z_out_roi: np.ndarray,
-                       truth_present: np.ndarray | None = None):
-    """(S, K) slice and (K,) volume Dice from the predicted manual-label probabilities of the
+def errormap_estimates(truth_prob: np.ndarray, onehot: np.ndarray, z_out_roi: np.ndarray):
+    """(S, K) slice and (K,) volume soft Dice from the predicted manual-label probabilities of the
     structures (S, K, h, w) and the segmentation's ROI channels (S, K, h, w);
-    ``z_out_roi``: out-of-ROI voxels in ROI pixels.
-
-    Where the segmentation has none of a structure, its Dice is 1 or 0 (truth absent or not):
-    ``truth_present`` (S, K), whether the most probable manual label has the structure on the
-    slice, decides, except in a gap (the structure segmented on slices above and below: the
-    anatomy is there, the slice was missed). Without ``truth_present`` a soft Dice of 0 is
-    given, as any probability mass counts."""
+    ``z_out_roi``: out-of-ROI voxels in ROI pixels. Where the segmentation has none of a
+    structure, the answer is yes/no (``presence.absent_dice``)."""
     tp = (onehot * truth_prob).sum((2, 3))
     fp = onehot.sum((2, 3)) - tp
     fn = truth_prob.sum((2, 3)) - tp
-    sl, vol = _slice(tp, fp, fn, z_out_roi), _volume(tp, fp, fn, z_out_roi)
-    if truth_present is not None:
-        empty = (onehot.sum((2, 3)) + z_out_roi) == 0
-        truth_present = truth_present | (empty & within_extent(~empty))
-        sl = np.where(empty, (~truth_present).astype(float), sl)
-        vol = np.where(empty.all(0), (~truth_present.any(0)).astype(float), vol)
-    return sl, vol
+    return _slice(tp, fp, fn, z_out_roi), _volume(tp, fp, fn, z_out_roi)
 
 
 @torch.no_grad()

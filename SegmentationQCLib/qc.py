@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import metrics
+from . import metrics, presence
 from .calibration import apply as calibrate
 from .case import Case
 from .errornet import error_probability
@@ -58,6 +58,7 @@ class QCResult:
     error_map: np.ndarray | None = None  # (S, H, W) P(voxel mislabelled), when the pack has an error-map model
     quality_index: float | None = None  # mean predicted error in the ROI (Zhang & Chung's QI)
     slice_error_fraction: np.ndarray | None = None  # (S,) predicted wrong / (segmented ∪ predicted wrong)
+    errormap_area_mm2: np.ndarray | None = None  # (S, K) manual-label area the error-map network expects in the ROI
     surrogate: np.ndarray | None = None  # (S, H, W) nearest plausible labels, when the pack has a manifold model
     method: str = "slice"  # the estimator behind slice_dice and volume_dice
     estimates: dict = field(default_factory=dict)  # method -> (slice (S, K) or None, volume (K,))
@@ -152,7 +153,7 @@ class QCEngine:
     @torch.inference_mode()
     def error_map(self, case: Case, prep: Prepared):
         """(S, H, W) P(label wrong) on the case grid, the QI, per-slice error fractions and the
-        error-map Dice estimates (slice, volume).
+        error-map Dice estimates (slice, volume), and the (S, K) manual-label area (mm²) it expects.
 
         Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
         x = channels_last(prep.x.to(self.device))
@@ -163,9 +164,16 @@ class QCEngine:
         p = np.where(prep.outside[None] & fg, 1.0, p).astype(np.float32)
         union = torch.maximum(seg.float(), p_roi).sum((1, 2, 3)).numpy()
         frac = np.where(union > 0, p_roi.sum((1, 2, 3)).numpy() / np.maximum(union, 1e-6), 0.0)
+        area_mm2 = q[:, 1:].sum((2, 3)).numpy() * self.pack.preprocessing["pixel_mm"] ** 2
+        seg_area = prep.z_in + prep.z_out
+        # the most probable manual label has the structure somewhere on the slice, or the pack's presence model
         present = (channel_argmax(q, keepdim=True) == torch.arange(1, q.shape[1])[:, None, None]).any(3).any(2).numpy()
-        est = errormap_estimates(q[:, 1:].numpy(), prep.x[:, 1:].numpy(), prep.z_out / prep.area_ratio, present)
-        return p, float(p_roi.mean()), frac, est
+        model = self.pack.card["models"]["errormap"].get("presence")
+        if model:
+            present = presence.predict(seg_area, area_mm2, model, self.pack.classes, present)
+        est = presence.absent_dice(*errormap_estimates(q[:, 1:].numpy(), prep.x[:, 1:].numpy(),
+                                                       prep.z_out / prep.area_ratio), seg_area, present)
+        return p, float(p_roi.mean()), frac, est, area_mm2
 
     def surrogate(self, case: Case, prep: Prepared | None = None):
         """Manifold estimates (slice, volume) and the surrogate labels (S, H, W) in the case's values."""
@@ -202,8 +210,8 @@ class QCEngine:
         if self.error_model is not None and ("errormap" in need or error_map):
             report(0.3, "error map")
             t = time.perf_counter()
-            emap, qi, frac, est["errormap"] = self.error_map(case, prep)
-            extra.update(error_map=emap, quality_index=qi, slice_error_fraction=frac)
+            emap, qi, frac, est["errormap"], area = self.error_map(case, prep)
+            extra.update(error_map=emap, quality_index=qi, slice_error_fraction=frac, errormap_area_mm2=area)
             timings["errormap"] = 1e3 * (time.perf_counter() - t)
         if self.vae is not None and ("manifold" in need or surrogate):
             report(0.5, "manifold search")

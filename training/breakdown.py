@@ -1,6 +1,6 @@
 """Volume-Dice MAE of every method by kind of validation case, from make_pack's cached scores.
 
-    python training/breakdown.py [--by kind|patient] [--qi] [--rows training/runs/make_pack_rows.pkl]
+    python training/breakdown.py [--by kind|patient] [--qi] [--empty] [--rows training/runs/make_pack_rows.pkl]
                                  [--pack acdc-cardiac]
 
 Takes the estimates that ``make_pack.py`` scored on all validation cases, recalibrates and
@@ -10,7 +10,9 @@ training-family segmenters on clean and on attacked images (by attack), the synt
 or, ``--by patient``, one row per validation patient (all sources). It answers "where is a
 method weak" without rescoring anything (run make_pack.py first). ``--qi`` prints instead the
 error map's QI–accuracy Pearson r of each source with the spreads that set it, and the same r
-with one kind of case left out at a time: which cases cost the r.
+with one kind of case left out at a time: which cases cost the r. ``--empty`` prints the slices
+a structure is missing from (their share of the slice-Dice error, and how often the structure's
+presence is answered wrongly, with the error map's most probable label and as reported).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import evaluate
+from SegmentationQCLib.metrics import within_extent
 from SegmentationQCLib.pack import load_pack
 
 
@@ -39,7 +42,10 @@ def group(row: dict) -> str:
 
 
 def as_reported(rows: list[dict], card: dict) -> list[dict]:
-    """Rows with the card's recalibration applied and its fused estimate added."""
+    """Rows with the card's presence model and recalibration applied and its fused estimate added."""
+    presence = card["models"].get("errormap", {}).get("presence")
+    if presence:
+        rows = evaluate.with_presence(rows, presence)
     for m, spec in card.get("calibration", {}).items():
         rows = evaluate.calibrated(rows, m, spec)
     return evaluate.with_fused(rows, card["fusion"]) if "fusion" in card else rows
@@ -86,6 +92,28 @@ def qi_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def empty_table(scored: list[dict], reported: list[dict], method: str) -> str:
+    """Per source and structure: the slices a structure is missing from (outside gaps), the share
+    of ``method``'s slice-Dice error they carry, and how many the error-map estimate answers
+    wrongly (present or not) with its most probable label (as scored) and as reported."""
+    sources = defaultdict(list)
+    for a, b in zip(scored, reported):
+        sources[a["source"]].append((a, b))
+    out = ["| source | structure | slices missing it | share of the slice-Dice error | wrong: most probable label "
+           "| wrong: as reported |", "|---|---|---|---|---|---|"]
+    for src, pairs in sorted(sources.items()):
+        true = np.concatenate([a["true_slice"] for a, _ in pairs])
+        empty = np.concatenate([(a["seg_area"] == 0) & ~within_extent(a["seg_area"] > 0) for a, _ in pairs])
+        err = np.abs(np.concatenate([b["est"][method][0] for _, b in pairs]) - true)
+        wrong = [np.abs(np.concatenate([x["est"]["errormap"][0] for x in xs]) - true) > 0.5
+                 for xs in ([a for a, _ in pairs], [b for _, b in pairs])]
+        for k, c in enumerate(evaluate.CLASSES):
+            m = empty[:, k]
+            out.append(f"| {src} | {c} | {m.sum()} | {100 * err[m, k].sum() / err[:, k].sum():.0f} % "
+                       f"| {wrong[0][m, k].sum()} | {wrong[1][m, k].sum()} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=Path, default=Path(__file__).parent / "runs" / "make_pack_rows.pkl")
@@ -93,12 +121,18 @@ def main() -> None:
     ap.add_argument("--by", choices=("kind", "patient"), default="kind")
     ap.add_argument("--qi", action="store_true",
                     help="the QI–accuracy r by source, one kind of case left out at a time")
+    ap.add_argument("--empty", action="store_true",
+                    help="slices a structure is missing from: their share of the slice-Dice error, wrong answers")
     a = ap.parse_args()
     if not a.rows.exists():
         raise SystemExit(f"{a.rows} not found: run make_pack.py first")
     cached = pickle.loads(a.rows.read_bytes())
-    rows = as_reported([r for rs in cached["rows"].values() for r in rs], load_pack(a.pack).card)
-    if a.qi:
+    scored = [r for rs in cached["rows"].values() for r in rs]
+    card = load_pack(a.pack).card
+    rows = as_reported(scored, card)
+    if a.empty:
+        print(empty_table(scored, rows, card["default_methods"][0]))
+    elif a.qi:
         print(qi_table(rows))
     else:
         print(table(rows, group if a.by == "kind" else lambda r: f"patient {r['name'][1:4]}"))

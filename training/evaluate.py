@@ -25,7 +25,7 @@ import segmenters
 import shifts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from SegmentationQCLib import metrics  # noqa: E402
+from SegmentationQCLib import metrics, presence  # noqa: E402
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
 from SegmentationQCLib.calibration import apply as apply_calibration, isotonic  # noqa: E402
 from SegmentationQCLib.intervals import bounds, scale  # noqa: E402
@@ -102,6 +102,7 @@ def score(engine, source: str, zoo: Path, seed: int = 0, every: int = 1) -> list
                      "low_vol": res.volume_low, "high_vol": res.volume_high,
                      "low_slice": res.slice_low, "high_slice": res.slice_high,
                      "est": res.estimates, "ms": res.timings_ms, "seg_area": res.seg_area,
+                     "errormap_area_mm2": res.errormap_area_mm2,
                      **(error_map_scores(res.error_map, case, truth, engine.pack) if res.error_map is not None else {})})
     return rows
 
@@ -303,6 +304,70 @@ def calibrated(rows: list[dict], method: str, spec: dict) -> list[dict]:
         new = (apply_calibration(sl, spec["slice"], CLASSES) if sl is not None and "slice" in spec else sl,
                apply_calibration(vo, spec["volume"], CLASSES) if "volume" in spec else vo)
         out.append(dict(r, est={**r["est"], method: new}))
+    return out
+
+
+def _empty_slices(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features (N, K, F), truth present (N, K) and mask (N, K) of the slices where the
+    segmentation has none of a structure, outside a gap (where presence is a question)."""
+    x, y, m = [], [], []
+    for r in rows:
+        empty = r["seg_area"] == 0
+        x.append(presence.features(r["seg_area"], r["errormap_area_mm2"]))
+        y.append(r["true_slice"] < 0.5)
+        m.append(empty & ~metrics.within_extent(~empty))
+    return np.concatenate(x), np.concatenate(y), np.concatenate(m)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> dict:
+    """Logistic regression on standardised features by Newton's method, L2-penalised."""
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    z = np.c_[(x - mu) / sd, np.ones(len(x))]
+    w, pen = np.zeros(z.shape[1]), l2 * np.r_[np.ones(z.shape[1] - 1), 1e-3]
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-z @ w))
+        step = np.linalg.solve((z * (p * (1 - p))[:, None]).T @ z + np.diag(pen), z.T @ (p - y) + pen * w)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {"mean": mu.tolist(), "std": sd.tolist(), "weights": w[:-1].tolist(), "bias": float(w[-1])}
+
+
+def fit_presence(rows: list[dict], classes=CLASSES) -> dict:
+    """Per structure (of ``classes``), the logistic model (``presence``) of whether the truth has
+    the structure on a slice the segmentation left empty."""
+    x, y, m = _empty_slices(rows)
+    return {"features": list(presence.FEATURES),
+            **{c: _logistic(x[m[:, k], k], y[m[:, k], k].astype(float)) for k, c in enumerate(CLASSES) if c in classes}}
+
+
+def with_presence(rows: list[dict], model: dict) -> list[dict]:
+    """Rows whose error-map estimates answer the segmentation's empty slices with ``model``
+    where it has the structure (the others keep their answers as scored)."""
+    out = []
+    for r in rows:
+        sl, vol = r["est"]["errormap"]
+        present = presence.predict(r["seg_area"], r["errormap_area_mm2"], model, list(CLASSES), sl < 0.5)
+        out.append(dict(r, est={**r["est"], "errormap": presence.absent_dice(sl, vol, r["seg_area"], present)}))
+    return out
+
+
+def crossfit_presence(rows: list[dict]) -> dict:
+    """Per structure: empty slices (outside gaps), and how many the rows' error-map estimates
+    answer wrongly as scored and with a presence model fitted on the other half of the
+    validation patients."""
+    patient = np.array([int(r["name"][1:4]) for r in rows])
+    half = set(np.unique(patient)[::2].tolist())
+    a = [r for r, p in zip(rows, patient) if p in half]
+    b = [r for r, p in zip(rows, patient) if p not in half]
+    fixed = with_presence(a, fit_presence(b)) + with_presence(b, fit_presence(a))
+    _, _, m = _empty_slices(a + b)
+    out = {}
+    for k, c in enumerate(CLASSES):
+        wrong = [np.concatenate([np.abs(r["est"]["errormap"][0][:, k] - r["true_slice"][:, k]) > 0.5 for r in rs])[m[:, k]]
+                 for rs in (a + b, fixed)]
+        out[c] = {"empty_slices": int(m[:, k].sum()), "wrong_as_scored": int(wrong[0].sum()),
+                  "wrong_crossfit": int(wrong[1].sum())}
     return out
 
 

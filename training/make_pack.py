@@ -166,7 +166,7 @@ def main() -> None:
     slice_run = RUNS / MODELS["slice"][0] / "config.json"
     seed = json.loads(slice_run.read_text())["seed"] if slice_run.exists() else previous["training"]["seed"]
     card = {
-        "name": "acdc-cardiac", "version": "1.2.2", "date": datetime.date.today().isoformat(),
+        "name": "acdc-cardiac", "version": "1.3.0", "date": datetime.date.today().isoformat(),
         "description": "Segmentation QC for cardiac cine MRI short-axis stacks (LV cavity, LV myocardium, RV cavity).",
         "classes": ["LV", "MYO", "RV"], "label_values": {"LV": 3, "MYO": 2, "RV": 1},
         "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
@@ -214,6 +214,15 @@ def main() -> None:
         saved["rows"] = {"in-domain": in_domain(e), "shifted": evaluate.score(e, "shifted", a.zoo)}
         cache.write_bytes(pickle.dumps(saved))
     rows = saved["rows"]
+    presence_crossfit = None
+    if "errormap" in methods:  # slices a structure is missing from: is it there? (SegmentationQCLib/presence.py)
+        presence_crossfit = evaluate.crossfit_presence(rows["in-domain"])
+        print(f"empty slices answered wrongly (most probable label / cross-fitted presence model): {presence_crossfit}",
+              flush=True)
+        better = [c for c, x in presence_crossfit.items() if x["wrong_crossfit"] < x["wrong_as_scored"]]
+        if better:
+            card["models"]["errormap"]["presence"] = evaluate.fit_presence(rows["in-domain"], better)
+            rows = {k: evaluate.with_presence(rs, card["models"]["errormap"]["presence"]) for k, rs in rows.items()}
     card["calibration"], gains = {}, {}
     for m in methods:
         gains[m] = evaluate.crossfit_calibration_gain(rows["in-domain"], m)
@@ -258,6 +267,7 @@ def main() -> None:
         "interval_coverage_90_shifted": {lvl: summary_shifted[f"{key}_coverage"] for lvl, key in (("volume", "vol"), ("slice", "slice"))}
         if default in card["intervals"] else None,
         "recalibration_crossfit": gains,
+        "presence_crossfit": presence_crossfit,
         "slice_mae_without_with_flips": [round(tta_mae[False], 4), round(tta_mae[True], 4)],
         "method_volume_mae": {m: {k: round(float(np.mean([v[c]["vol_mae"] for c in evaluate.CLASSES])), 4)
                                   for k, v in sc.items()} for m, sc in scores.items()},
@@ -288,6 +298,15 @@ def model_card_md(card: dict) -> str:
         lines.append(f"| {c} | {m['vol_mae']:.3f} | {m['vol_r']:.3f} | {m['slice_mae']:.3f} | {100 * m['acc']:.1f} % |")
     lines += ["", "Mean volume-Dice MAE by method (in-domain / shifted): " + "; ".join(
         f"{m} {x['in-domain']:.3f} / {x['shifted']:.3f}" for m, x in v["method_volume_mae"].items())]
+    pres = v.get("presence_crossfit")
+    if pres:
+        lines += ["", "Slices a structure is missing from (outside gaps): is it there? Wrong answers with the error "
+                      "map's most probable label / with the presence model, cross-fitted over two halves of the "
+                      "validation patients: " + "; ".join(
+                          f"{c} {x['wrong_as_scored']} / {x['wrong_crossfit']} of {x['empty_slices']}" for c, x in pres.items())
+                  + ". The card's `models.errormap.presence` answers for "
+                  + (", ".join(c for c in pres if c in card["models"]["errormap"].get("presence", {})) or "no structure")
+                  + ", the most probable label for the others."]
     cov = v.get("interval_coverage_90_crossfit")
     if cov:
         ch, opt = v["interval_options_crossfit"]["chosen"], v["interval_options_crossfit"]

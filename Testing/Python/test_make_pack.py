@@ -39,3 +39,25 @@ def test_flag_dip_is_the_smallest_within_the_extra_rate():
     # acceptable slices ~0.32 below their neighbours in the shifted cases only: a dip of 0.3 would flag them
     dipped = {"in-domain": _rows(200), "shifted": _rows(50, dip_at=range(10), seed=1)}
     assert make_pack.flag_dip(dipped, "fused", thr) == 0.35
+
+
+def test_presence_model_learns_whether_a_missing_structure_is_there():
+    """Rows whose last two slices are empty for every structure, the truth having the structure
+    there or not; the error map expects ~300 mm² where it is and ~3 mm² where it is not."""
+    evaluate = make_pack.evaluate
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(40):
+        seg = np.full((6, 3), 100)
+        seg[4:] = 0
+        present = rng.random((6, 3)) < 0.5
+        area = np.where(present, 300.0, 3.0) * rng.uniform(0.5, 1.5, (6, 3))
+        true = np.where(seg == 0, (~present).astype(float), 0.9)
+        est = np.where(seg == 0, 1.0, 0.9)  # as scored: never there
+        rows.append({"name": f"p{i:03d}_ED|x", "seg_area": seg, "errormap_area_mm2": area, "true_slice": true,
+                     "est": {"errormap": (est, est.mean(0))}})
+    fixed = evaluate.with_presence(rows, evaluate.fit_presence(rows))
+    for r, f in zip(rows, fixed):
+        np.testing.assert_array_equal(f["est"]["errormap"][0], r["true_slice"])
+    cf = evaluate.crossfit_presence(rows)
+    assert cf["LV"]["empty_slices"] == 80 and cf["LV"]["wrong_crossfit"] == 0 < cf["LV"]["wrong_as_scored"]

@@ -29,26 +29,6 @@ def test_errormap_estimates_count_soft_overlap_and_out_of_roi_voxels():
     assert np.isclose(vol[1], 2 * 2 / (4 + 2))
 
 
-def test_a_structure_the_segmentation_lacks_scores_by_whether_the_truth_has_it():
-    oh = _onehot()
-    q = oh.copy()
-    q[:, 2] = 0.01  # faint mass everywhere: a soft Dice would say 0
-    present = np.array([[True, True, False], [True, True, True]])  # the argmax has structure 2 on slice 1 only
-    sl, vol = errormap_estimates(q, oh, np.zeros((2, 3)), present)
-    assert sl[0, 2] == 1.0 and sl[1, 2] == 0.0 and vol[2] == 0.0
-    assert np.allclose(sl[:, :2], errormap_estimates(q, oh, np.zeros((2, 3)))[0][:, :2])
-    present[1, 2] = False
-    assert errormap_estimates(q, oh, np.zeros((2, 3)), present)[1][2] == 1.0
-
-
-def test_a_gap_in_the_segmentation_scores_zero_whatever_the_network_says():
-    oh = np.zeros((3, 1, 8, 8))
-    oh[0, 0, 2:4, 2:4] = oh[2, 0, 2:4, 2:4] = 1  # segmented above and below, slice 1 missed
-    present = np.zeros((3, 1), bool)
-    sl, _ = errormap_estimates(oh, oh, np.zeros((3, 1)), present)
-    assert sl[1, 0] == 0.0 and sl[0, 0] == 1.0
-
-
 def test_fuse_weights_estimates_per_structure():
     est = {"a": np.array([0.8, 0.6]), "b": np.array([0.6, 1.0])}
     out = fuse(est, {"a": {"X": 0.5, "Y": 1.0}, "b": {"X": 0.5, "Y": 0.0}}, ["X", "Y"])

@@ -1,0 +1,58 @@
+"""Is a structure on a slice where the segmentation has none of it?
+
+There the true Dice is 1 (the truth has none either) or 0 (the segmentation missed it), so the
+estimate is a yes/no answer. Without a fitted model the error-map network's most probable manual
+label decides (any pixel of the structure: present). A pack may carry a logistic model
+(``card["models"]["errormap"]["presence"]``, fitted on validation by ``training/make_pack.py``)
+on three features per slice and structure: the manual-label area the error-map network expects
+(log, mm²), how many slices away the structure's nearest segmented slice is, and whether another
+structure is segmented on the slice; the pack builder keeps it for a structure only where it
+answers better than the most probable label when fitted on half the validation patients and
+tested on the other half. Slices in a gap (the structure segmented above and below)
+are always taken as present.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import within_extent
+
+FEATURES = ("log1p expected manual-label area (mm²)", "slices to the nearest slice segmenting the structure (at most 5)",
+            "another structure segmented on the slice")
+MAX_DISTANCE = 5
+
+
+def features(seg_area: np.ndarray, expected_mm2: np.ndarray) -> np.ndarray:
+    """(S, K, 3) features of every slice and structure (``seg_area``: (S, K) segmented pixels)."""
+    s, k = seg_area.shape
+    idx = np.arange(s)
+    dist = np.full((s, k), float(MAX_DISTANCE))
+    for j in range(k):
+        segmented = np.flatnonzero(seg_area[:, j] > 0)
+        if segmented.size:
+            dist[:, j] = np.minimum(np.abs(idx[:, None] - segmented[None]).min(1), MAX_DISTANCE)
+    others = (seg_area > 0).sum(1, keepdims=True) - (seg_area > 0)
+    return np.stack([np.log1p(expected_mm2), dist, (others > 0).astype(float)], -1)
+
+
+def predict(seg_area: np.ndarray, expected_mm2: np.ndarray, model: dict, classes: list[str],
+            default: np.ndarray) -> np.ndarray:
+    """(S, K) whether each structure is on each slice: the logistic ``model`` (per structure:
+    mean, std, weights, bias) for the structures it has, ``default`` for the others."""
+    x = features(seg_area, expected_mm2)
+    out = default.copy()
+    for j, c in enumerate(classes):
+        if c in model:
+            m = model[c]
+            out[:, j] = ((x[:, j] - np.asarray(m["mean"])) / np.asarray(m["std"])) @ np.asarray(m["weights"]) + m["bias"] > 0
+    return out
+
+
+def absent_dice(slice_dice: np.ndarray, volume_dice: np.ndarray, seg_area: np.ndarray,
+                truth_present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Slice and volume Dice where the segmentation has none of a structure: 1 where the truth
+    has none either (``truth_present`` False), else 0; a gap in the structure counts as present."""
+    empty = seg_area == 0
+    present = truth_present | (empty & within_extent(~empty))
+    return (np.where(empty, (~present).astype(float), slice_dice),
+            np.where(empty.all(0), (~present.any(0)).astype(float), volume_dice))
