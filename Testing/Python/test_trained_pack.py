@@ -54,6 +54,14 @@ def test_missed_slice_scores_low(engine, phantom):
     assert res.flags[mid].all()
 
 
+def test_a_structure_absent_from_truth_and_segmentation_scores_one(engine, phantom):
+    image, truth, spacing = phantom
+    res = engine.check(case_from_arrays(image, truth, spacing))
+    absent = ~np.stack([(truth == v).any((1, 2)) for v in (3, 2, 1)], 1)  # (S, K): LV, MYO, RV values
+    assert absent.any()  # the phantom's apical slice has no RV
+    assert np.all(res.slice_dice[absent] > 0.5)
+
+
 def test_intervals_bracket_the_prediction(engine, phantom):
     image, truth, spacing = phantom
     res = engine.check(case_from_arrays(image, truth, spacing))
