@@ -48,11 +48,18 @@ def predict(seg_area: np.ndarray, expected_mm2: np.ndarray, model: dict, classes
     return out
 
 
+def missing(seg_area: np.ndarray) -> np.ndarray:
+    """(S, K) slices where the segmentation has none of a structure outside a gap (a gap: the
+    structure segmented above and below, so the anatomy is there): where presence is a question."""
+    empty = seg_area == 0
+    return empty & ~within_extent(~empty)
+
+
 def absent_dice(slice_dice: np.ndarray, volume_dice: np.ndarray, seg_area: np.ndarray,
                 truth_present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Slice and volume Dice where the segmentation has none of a structure: 1 where the truth
     has none either (``truth_present`` False), else 0; a gap in the structure counts as present."""
     empty = seg_area == 0
-    present = truth_present | (empty & within_extent(~empty))
-    return (np.where(empty, (~present).astype(float), slice_dice),
-            np.where(empty.all(0), (~present.any(0)).astype(float), volume_dice))
+    absent = missing(seg_area) & ~truth_present
+    return (np.where(empty, absent.astype(float), slice_dice),
+            np.where(empty.all(0), absent.all(0).astype(float), volume_dice))

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import evaluate
-from SegmentationQCLib.metrics import within_extent
+from SegmentationQCLib import presence
 from SegmentationQCLib.pack import load_pack
 
 
@@ -103,7 +103,7 @@ def empty_table(scored: list[dict], reported: list[dict], method: str) -> str:
            "| wrong: as reported |", "|---|---|---|---|---|---|"]
     for src, pairs in sorted(sources.items()):
         true = np.concatenate([a["true_slice"] for a, _ in pairs])
-        empty = np.concatenate([(a["seg_area"] == 0) & ~within_extent(a["seg_area"] > 0) for a, _ in pairs])
+        empty = np.concatenate([presence.missing(a["seg_area"]) for a, _ in pairs])
         err = np.abs(np.concatenate([b["est"][method][0] for _, b in pairs]) - true)
         wrong = [np.abs(np.concatenate([x["est"]["errormap"][0] for x in xs]) - true) > 0.5
                  for xs in ([a for a, _ in pairs], [b for _, b in pairs])]

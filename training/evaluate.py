@@ -219,14 +219,18 @@ def apply_intervals(rows: list[dict], spec: dict) -> list[dict]:
     return out
 
 
+def patient_halves(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The rows of every other validation patient (by number), and the rest: the two halves
+    that cross-fitting fits on one and tests on the other."""
+    patient = np.array([int(r["name"][1:4]) for r in rows])
+    half = set(np.unique(patient)[::2].tolist())
+    return [r for r, p in zip(rows, patient) if p in half], [r for r, p in zip(rows, patient) if p not in half]
+
+
 def crossfit_coverage(rows: list[dict], coverage: float = 0.9, scale_by: dict | None = None) -> dict:
     """Coverage and mean width of intervals fitted on one half of the validation patients,
     tested on the other."""
-    patient = np.array([int(r["name"][1:4]) for r in rows])
-    ids = np.unique(patient)
-    half = set(ids[::2].tolist())
-    a = [r for r, p in zip(rows, patient) if p in half]
-    b = [r for r, p in zip(rows, patient) if p not in half]
+    a, b = patient_halves(rows)
     tested = (apply_intervals(b, fit_intervals(a, coverage, scale_by))
               + apply_intervals(a, fit_intervals(b, coverage, scale_by)))
     s = summary(tested)
@@ -310,13 +314,9 @@ def calibrated(rows: list[dict], method: str, spec: dict) -> list[dict]:
 def _empty_slices(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features (N, K, F), truth present (N, K) and mask (N, K) of the slices where the
     segmentation has none of a structure, outside a gap (where presence is a question)."""
-    x, y, m = [], [], []
-    for r in rows:
-        empty = r["seg_area"] == 0
-        x.append(presence.features(r["seg_area"], r["errormap_area_mm2"]))
-        y.append(r["true_slice"] < 0.5)
-        m.append(empty & ~metrics.within_extent(~empty))
-    return np.concatenate(x), np.concatenate(y), np.concatenate(m)
+    x = np.concatenate([presence.features(r["seg_area"], r["errormap_area_mm2"]) for r in rows])
+    y = np.concatenate([r["true_slice"] < 0.5 for r in rows])
+    return x, y, np.concatenate([presence.missing(r["seg_area"]) for r in rows])
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> dict:
@@ -356,10 +356,7 @@ def crossfit_presence(rows: list[dict]) -> dict:
     """Per structure: empty slices (outside gaps), and how many the rows' error-map estimates
     answer wrongly as scored and with a presence model fitted on the other half of the
     validation patients."""
-    patient = np.array([int(r["name"][1:4]) for r in rows])
-    half = set(np.unique(patient)[::2].tolist())
-    a = [r for r, p in zip(rows, patient) if p in half]
-    b = [r for r, p in zip(rows, patient) if p not in half]
+    a, b = patient_halves(rows)
     fixed = with_presence(a, fit_presence(b)) + with_presence(b, fit_presence(a))
     _, _, m = _empty_slices(a + b)
     out = {}
@@ -374,10 +371,7 @@ def crossfit_presence(rows: list[dict]) -> dict:
 def crossfit_calibration_gain(rows: list[dict], method: str) -> dict:
     """Volume- and slice-Dice MAE of ``method`` without and with a recalibration fitted on the
     other half of the validation patients."""
-    patient = np.array([int(r["name"][1:4]) for r in rows])
-    half = set(np.unique(patient)[::2].tolist())
-    a = [r for r, p in zip(rows, patient) if p in half]
-    b = [r for r, p in zip(rows, patient) if p not in half]
+    a, b = patient_halves(rows)
     fixed = calibrated(b, method, fit_calibration(a, method)) + calibrated(a, method, fit_calibration(b, method))
     out = {}
     for name, rs in (("raw", a + b), ("calibrated", fixed)):

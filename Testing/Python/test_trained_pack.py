@@ -62,6 +62,14 @@ def test_a_structure_absent_from_truth_and_segmentation_scores_one(engine, phant
     assert np.all(res.slice_dice[absent] > 0.5)
 
 
+def test_an_empty_segmentation_of_a_heart_fails(engine, phantom):
+    """Every structure missing from every slice: the presence model must say the heart is there."""
+    image, truth, spacing = phantom
+    res = engine.check(case_from_arrays(image, np.zeros_like(truth), spacing))
+    assert res.verdict == "fail" and np.all(res.volume_dice < 0.1)
+    assert res.slice_dice[(truth == 3).any((1, 2))].max() < 0.5
+
+
 def test_intervals_bracket_the_prediction(engine, phantom):
     image, truth, spacing = phantom
     res = engine.check(case_from_arrays(image, truth, spacing))
