@@ -25,6 +25,7 @@ import SimpleITK as sitk
 import torch
 
 import evaluate
+import valcases
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.case import read_case  # noqa: E402
@@ -39,7 +40,7 @@ def accuracy_table(results: dict) -> str:
     lines = ["| validation cases | n | structure | volume-Dice MAE | Pearson r | slice-Dice MAE | accuracy at 0.7 | true < 0.7 |",
              "|---|---|---|---|---|---|---|---|"]
     for src, s in results.items():
-        for c in evaluate.CLASSES:
+        for c in valcases.CLASSES:
             m = s[c]
             lines.append(f"| {SOURCES[src]} | {s['n_cases']} | {c} | {m['vol_mae']:.3f} | {m['vol_r']:.3f} | "
                          f"{m['slice_mae']:.3f} | {100 * m['acc']:.1f} % | {100 * m['fail_share']:.0f} % |")
@@ -53,7 +54,7 @@ def method_table(by_method: dict, ms: dict) -> str:
     for m, per in by_method.items():
         for split, s in per.items():
             f = s["filter"]
-            cs = evaluate.CLASSES
+            cs = valcases.CLASSES
             mae = " / ".join(f"{s[c]['vol_mae']:.3f}" for c in cs)
             r = " / ".join(f"{s[c]['vol_r']:.2f}" for c in cs)
             lines.append(
@@ -87,7 +88,7 @@ def median_ms(fn, repeats: int) -> float:
 def speed(engines: list[QCEngine], zoo: Path) -> str:
     """Median time of a check per method (the first engine: the default) and of reading + checking,
     next to one forward pass of the 3D ResNet-50 reference, all in this run."""
-    name, case, truth = next(evaluate.cases("zoo", zoo))
+    name, case, truth = next(valcases.cases("zoo", zoo))
     ref = ResNet50_3D().eval()
     x = torch.randn(1, 5, 8, 224, 224)
     with torch.no_grad():
@@ -97,7 +98,7 @@ def speed(engines: list[QCEngine], zoo: Path) -> str:
     with tempfile.TemporaryDirectory() as d:
         for n, a in (("img", case.image), ("seg", case.labels)):
             im = sitk.GetImageFromArray(a)
-            im.SetSpacing((1.5, 1.5, evaluate.SLICE_MM))
+            im.SetSpacing((1.5, 1.5, valcases.SLICE_MM))
             sitk.WriteImage(im, f"{d}/{n}.nii.gz")
         for i, e in enumerate(engines):
             qc = median_ms(lambda: e.check(case), 20)
@@ -148,7 +149,7 @@ def main() -> None:
     rows = {}
     for src in filter(None, a.sources.split(",")):
         t = time.time()
-        rows[src] = evaluate.score(everything, src, a.zoo, every=a.every)
+        rows[src] = valcases.score(everything, src, a.zoo, every=a.every)
         print(f"  scored {len(rows[src])} {src} cases in {time.time() - t:.0f}s", file=sys.stderr, flush=True)
     if rows:
         print_accuracy(rows, everything)

@@ -30,8 +30,8 @@ import torch
 from scipy import ndimage
 
 import acdc
-import evaluate
 import failures
+import valcases
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import metrics  # noqa: E402
@@ -40,7 +40,7 @@ from SegmentationQCLib.correction import (REALIGN_AGREE, correct, corrected_stru
                                          realigned_for)
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
 
-VALUES = evaluate.VALUES
+VALUES = valcases.VALUES
 DAMAGES = ("other level", "shift", "erased", "LV/RV swap")
 
 
@@ -106,7 +106,7 @@ def main() -> None:
     for p in (val if a.split == "validation" else train):
         for v in acdc.load_patient(p):
             good, source = good_segmentation(v, a.zoo, rng)
-            spacing = (evaluate.SLICE_MM, v.pixel_mm, v.pixel_mm)
+            spacing = (valcases.SLICE_MM, v.pixel_mm, v.pixel_mm)
             res_good = engine.check(case_from_arrays(v.image, good, spacing), a.flag_on, a.exclude_ends)
             true_area = metrics.overlap_counts(v.label, v.label, VALUES)[1].sum(0)
             good_dice = metrics.volume_dice(good, v.label, VALUES)
@@ -157,7 +157,7 @@ def main() -> None:
           "| damaged slice flagged (where this structure lost > 0.1 Dice) | undamaged slices flagged "
           "| acceptable slices (true Dice >= 0.7) flagged |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for k, c in enumerate(evaluate.CLASSES):
+    for k, c in enumerate(valcases.CLASSES):
         d = np.array([[x[k] for x in r["dice"]] for r in rows])
         e = np.array([[x[k] for x in r["rve"]] for r in rows])
         sb = np.mean([r["slice_dice_bad"][k] for r in rows])
@@ -173,12 +173,12 @@ def main() -> None:
         split = np.array([r["rve_split"] for r in rows])  # (volumes, 2, K)
         print("\nRVE corrected (measurement) with the flags split, "
               + "; ".join(f"{c} {np.nanmean(split[:, 0, k]):.3f} / {np.nanmean(split[:, 1, k]):.3f}"
-                          for k, c in enumerate(evaluate.CLASSES))
+                          for k, c in enumerate(valcases.CLASSES))
               + " (the damaged slice's own flags only / the damaged slice flagged exactly, other flags kept)")
     print("\nRVE corrected (measurement / mask) by damage: " + "; ".join(
         f"{kind} " + ", ".join(f"{c} {np.nanmean([r['rve'][3][k] for r in rows if r['kind'] == kind]):.3f} / "
                                 f"{np.nanmean([r['rve'][2][k] for r in rows if r['kind'] == kind]):.3f}"
-                                for k, c in enumerate(evaluate.CLASSES)) for kind in DAMAGES))
+                                for k, c in enumerate(valcases.CLASSES)) for kind in DAMAGES))
     if len(sweep) > 1:
         none = np.nanmean([r["rve"][0] for r in rows], 0)
         print("\n| realign agreement | RVE corrected (measurement) LV / MYO / RV | × no damage "

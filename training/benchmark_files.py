@@ -24,7 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 
 import acdc
-import evaluate
+import valcases
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,7 +47,7 @@ def write_cases(preds: list[str], zoo: Path, out: Path, permute: bool = False) -
                           "ref": v.label}
                 for kind, arr in arrays.items():
                     im = sitk.GetImageFromArray(arr)
-                    im.SetSpacing((v.pixel_mm, v.pixel_mm, evaluate.SLICE_MM))
+                    im.SetSpacing((v.pixel_mm, v.pixel_mm, valcases.SLICE_MM))
                     if permute:  # slice axis first on disk, two axes reversed: the same voxels in space
                         im = sitk.Flip(sitk.PermuteAxes(im, [2, 0, 1]), [True, False, True])
                     sitk.WriteImage(im, str(out / f"{name}_{kind}.nii.gz"))
@@ -80,7 +80,7 @@ def main() -> None:
     if a.permute:
         same = [c for c in scored[False] if c in scored[True]]
         diff = {c: np.mean([abs(float(scored[False][k][f"dice_{c}"]) - float(scored[True][k][f"dice_{c}"])) for k in same])
-                for c in evaluate.CLASSES}
+                for c in valcases.CLASSES}
         flags = np.mean([scored[False][k]["flagged_slices"] != scored[True][k]["flagged_slices"] for k in same])
         print(f"\nPermuted against as written ({len(same)} cases): mean |difference| of the predicted volume Dice "
               + " / ".join(f"{c} {d:.3f}" for c, d in diff.items()) + f"; number of flagged slices differs in "
@@ -90,7 +90,7 @@ def main() -> None:
 def print_table(ok: list[dict]) -> None:
     print("| structure | volume-Dice MAE | Pearson r | bounds cover the true Dice | accuracy at 0.7 |")
     print("|---|---|---|---|---|")
-    for c in evaluate.CLASSES:
+    for c in valcases.CLASSES:
         pred, true = (np.array([float(r[f"{k}_{c}"]) for r in ok]) for k in ("dice", "true_dice"))
         low, high = (np.array([float(r[f"{k}_{c}"]) for r in ok]) for k in ("low", "high"))
         print(f"| {c} | {np.abs(pred - true).mean():.3f} | {np.corrcoef(pred, true)[0, 1]:.3f} "

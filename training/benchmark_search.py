@@ -6,7 +6,7 @@
 For each iteration budget and label weight (``seg_weight``: how strongly the search holds to
 the given segmentation against fitting the image): the median time of the search per case,
 the volume-Dice MAE of the manifold estimate against the truth per source, and how far the
-estimate is from the longest budget's at the same weight. Sources as in ``evaluate.cases``:
+estimate is from the longest budget's at the same weight. Sources as in ``valcases.cases``:
 ``synthetic`` (damaged manual labels; no zoo needed), ``zoo`` (the training-family
 segmenters, clean and attacked images), ``heldout``, ``shifted``.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import evaluate
+import valcases
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import metrics  # noqa: E402
@@ -48,15 +48,15 @@ def main() -> None:
     est, ms = {r: [] for r in runs}, {r: [] for r in runs}
     truth, source = [], []
     for src in a.sources.split(","):
-        for _, case, true in islice(evaluate.cases(src, a.zoo), 0, None, a.every):
+        for _, case, true in islice(valcases.cases(src, a.zoo), 0, None, a.every):
             prep = prepare(case, engine.pack)
-            truth.append(metrics.volume_dice(case.labels, true, evaluate.VALUES))
+            truth.append(metrics.volume_dice(case.labels, true, valcases.VALUES))
             source.append(src)
             for w, b in runs:
                 search = dict(cfg["search"], steps=b, tol=0.0, seg_weight=w, **({"lr": a.lr} if a.lr else {}))
                 t = time.perf_counter()
                 _, vol, _, _ = manifold_estimates(engine.vae, dict(cfg, search=search), prep.image, prep.labels,
-                                                  list(evaluate.VALUES), prep.centre, case.spacing[1:], prep.z_out, "cpu")
+                                                  list(valcases.VALUES), prep.centre, case.spacing[1:], prep.z_out, "cpu")
                 ms[(w, b)].append(1e3 * (time.perf_counter() - t))
                 est[(w, b)].append(vol)
     truth, source = np.array(truth), np.array(source)

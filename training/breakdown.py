@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import evaluate
+import valcases
 from SegmentationQCLib import presence
 from SegmentationQCLib.pack import load_pack
 
@@ -107,7 +108,7 @@ def empty_table(scored: list[dict], reported: list[dict], method: str) -> str:
         err = np.abs(np.concatenate([b["est"][method][0] for _, b in pairs]) - true)
         wrong = [np.abs(np.concatenate([x["est"]["errormap"][0] for x in xs]) - true) > 0.5
                  for xs in ([a for a, _ in pairs], [b for _, b in pairs])]
-        for k, c in enumerate(evaluate.CLASSES):
+        for k, c in enumerate(valcases.CLASSES):
             m = empty[:, k]
             out.append(f"| {src} | {c} | {m.sum()} | {100 * err[m, k].sum() / err[:, k].sum():.0f} % "
                        f"| {wrong[0][m, k].sum()} | {wrong[1][m, k].sum()} |")

@@ -31,6 +31,7 @@ import torch
 
 import acdc
 import evaluate
+import valcases
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.metrics import within_extent  # noqa: E402
@@ -48,7 +49,7 @@ FLAG_QUANTILES = (0.05, 0.04, 0.03, 0.025, 0.02, 0.015, 0.01, 0.0075, 0.005)  # 
 DIPS = (0.5, 0.45, 0.4, 0.35, 0.3)  # dip flags tried (a slice this far below both neighbours), largest first
 DIP_EXTRA_RATE = 0.001  # the smallest dip kept adds at most this share of acceptable slices flagged, in-domain and shifted
 # the code that makes the validation cases
-CASE_CODE = ("acdc.py", "evaluate.py", "attacks.py", "failures.py", "shifts.py", "segmenters.py")
+CASE_CODE = ("acdc.py", "valcases.py", "attacks.py", "failures.py", "shifts.py", "segmenters.py")
 MODELS = {  # pack model name -> (run folder, weights file in the pack, arch from the run's config)
     "slice": ("slice", "slice_qc.pt", lambda c: {"width": c["width"]}),
     "errormap": ("errormap", "error_map.pt", lambda c: {"base": c["base"]}),
@@ -114,13 +115,13 @@ def flag_thresholds(rows: list[dict], method: str) -> dict:
         thr = np.array([np.clip(np.quantile(p[can[:, k] & ok[:, k], k], q), 0.2, 0.8) for k in range(p.shape[1])])
         if _flag_rate(inputs, thr) <= FLAG_RATE:
             break
-    return {c: round(float(thr[k]), 3) for k, c in enumerate(evaluate.CLASSES)}
+    return {c: round(float(thr[k]), 3) for k, c in enumerate(valcases.CLASSES)}
 
 
 def flag_dip(rows: dict, method: str, thresholds: dict) -> float | None:
     """The smallest of DIPS whose dip flags add at most DIP_EXTRA_RATE of acceptable slices
     flagged to the thresholds' own, on the in-domain and on the shifted validation cases."""
-    thr = np.array([thresholds[c] for c in evaluate.CLASSES])
+    thr = np.array([thresholds[c] for c in valcases.CLASSES])
     inputs = {k: _flag_inputs(rs, method) for k, rs in rows.items()}
     base = {k: _flag_rate(x, thr) for k, x in inputs.items()}
     kept = None
@@ -191,7 +192,7 @@ def main() -> None:
         return QCEngine(ModelPack(a.out, card), "cpu", methods)
 
     def in_domain(e):
-        return evaluate.score(e, "zoo", a.zoo) + evaluate.score(e, "synthetic", a.zoo)
+        return valcases.score(e, "zoo", a.zoo) + valcases.score(e, "synthetic", a.zoo)
 
     methods = [m for m in ("slice", "errormap", "manifold", "direct3d") if m in card["models"]]
     key = {"weights": {m: card["models"][m]["sha256"] for m in methods}, "search": SEARCH, "zoo": zoo_fingerprint(a.zoo),
@@ -211,7 +212,7 @@ def main() -> None:
     card["tta"] = tta_mae[False] - tta_mae[True] >= TTA_MIN_GAIN
     if "rows" not in saved:
         e = engine(methods)
-        saved["rows"] = {"in-domain": in_domain(e), "shifted": evaluate.score(e, "shifted", a.zoo)}
+        saved["rows"] = {"in-domain": in_domain(e), "shifted": valcases.score(e, "shifted", a.zoo)}
         cache.write_bytes(pickle.dumps(saved))
     rows = saved["rows"]
     presence_crossfit = None
@@ -238,8 +239,8 @@ def main() -> None:
         methods.append("fused")
     scores = {m: {k: evaluate.summary(evaluate.as_method(rs, m)) for k, rs in rows.items()} for m in methods}
     for m, s in scores.items():
-        print(m, {k: round(np.mean([v[c]["vol_mae"] for c in evaluate.CLASSES]), 4) for k, v in s.items()}, flush=True)
-    default = min(methods, key=lambda m: np.mean([np.mean([s[c]["vol_mae"] for c in evaluate.CLASSES])
+        print(m, {k: round(np.mean([v[c]["vol_mae"] for c in valcases.CLASSES]), 4) for k, v in s.items()}, flush=True)
+    default = min(methods, key=lambda m: np.mean([np.mean([s[c]["vol_mae"] for c in valcases.CLASSES])
                                                    for s in scores[m].values()]))
     card["default_methods"] = [default]
     with_slices = [m for m in methods if rows["in-domain"][0]["est"][m][0] is not None]
@@ -260,7 +261,7 @@ def main() -> None:
                                                                 card["intervals"][default])) if default in card["intervals"] else {}
     card["validation"] = {
         "cases": s["n_cases"], "slices": s["n_slices"], "default_method": default,
-        "per_class": {c: {k: round(v, 4) for k, v in s[c].items()} for c in evaluate.CLASSES},
+        "per_class": {c: {k: round(v, 4) for k, v in s[c].items()} for c in valcases.CLASSES},
         "interval_coverage_90_crossfit": {lvl: intervals_crossfit[name][lvl] for lvl, name in intervals_crossfit["chosen"].items()}
         if intervals_crossfit else None,
         "interval_options_crossfit": intervals_crossfit,
@@ -269,7 +270,7 @@ def main() -> None:
         "recalibration_crossfit": gains,
         "presence_crossfit": presence_crossfit,
         "slice_mae_without_with_flips": [round(tta_mae[False], 4), round(tta_mae[True], 4)],
-        "method_volume_mae": {m: {k: round(float(np.mean([v[c]["vol_mae"] for c in evaluate.CLASSES])), 4)
+        "method_volume_mae": {m: {k: round(float(np.mean([v[c]["vol_mae"] for c in valcases.CLASSES])), 4)
                                   for k, v in sc.items()} for m, sc in scores.items()},
         "sources": "validation patients: training-family segmenters (clean and attacked) and synthetic failures; "
                    "shifted: unseen artefacts and pixel sizes"}
