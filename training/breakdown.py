@@ -1,14 +1,15 @@
 """Volume-Dice MAE of every method by kind of validation case, from make_pack's cached scores.
 
-    python training/breakdown.py [--by kind|patient] [--qi] [--empty] [--rows training/runs/make_pack_rows.pkl]
-                                 [--pack acdc-cardiac]
+    python training/breakdown.py [--by kind|patient] [--signed] [--qi] [--empty]
+                                 [--rows training/runs/make_pack_rows.pkl] [--pack acdc-cardiac]
 
 Takes the estimates that ``make_pack.py`` scored on all validation cases, recalibrates and
 fuses them as the pack's card says (what the engine reports), and prints one table: the
 training-family segmenters on clean and on attacked images (by attack), the synthetic cases
 (manual labels, jittered manual labels, and damage by its first kind) and the shifted domain;
 or, ``--by patient``, one row per validation patient (all sources). It answers "where is a
-method weak" without rescoring anything (run make_pack.py first). ``--qi`` prints instead the
+method weak" without rescoring anything (run make_pack.py first). ``--signed``: the mean
+predicted minus true volume Dice instead of the MAE (over- or under-prediction). ``--qi`` prints instead the
 error map's QI–accuracy Pearson r of each source with the spreads that set it, and the same r
 with one kind of case left out at a time: which cases cost the r. ``--empty`` prints the slices
 a structure is missing from (their share of the slice-Dice error, and how often the structure's
@@ -52,8 +53,10 @@ def as_reported(rows: list[dict], card: dict) -> list[dict]:
     return evaluate.with_fused(rows, card["fusion"]) if "fusion" in card else rows
 
 
-def table(rows: list[dict], by=group) -> str:
+def table(rows: list[dict], by=group, signed: bool = False) -> str:
+    """Per group of rows and method: the volume-Dice MAE (``signed``: mean predicted - true)."""
     methods = list(rows[0]["est"])
+    err = (lambda d: d) if signed else np.abs
     groups = defaultdict(list)
     for r in rows:
         groups[by(r)].append(r)
@@ -61,7 +64,7 @@ def table(rows: list[dict], by=group) -> str:
            "|---|---|" + "---|" * len(methods)]
     for g in sorted(groups):
         rs = groups[g]
-        cells = [" / ".join(f"{e:.3f}" for e in np.mean([np.abs(r["est"][m][1] - r["true_vol"]) for r in rs], 0))
+        cells = [" / ".join(f"{e:.3f}" for e in np.mean([err(r["est"][m][1] - r["true_vol"]) for r in rs], 0))
                  for m in methods]
         out.append(f"| {g} | {len(rs)} | " + " | ".join(cells) + " |")
     return "\n".join(out)
@@ -120,6 +123,7 @@ def main() -> None:
     ap.add_argument("--rows", type=Path, default=Path(__file__).parent / "runs" / "make_pack_rows.pkl")
     ap.add_argument("--pack", default=None, help="the pack whose calibration and fusion to apply (default: the bundled one)")
     ap.add_argument("--by", choices=("kind", "patient"), default="kind")
+    ap.add_argument("--signed", action="store_true", help="mean predicted - true volume Dice instead of the MAE")
     ap.add_argument("--qi", action="store_true",
                     help="the QI–accuracy r by source, one kind of case left out at a time")
     ap.add_argument("--empty", action="store_true",
@@ -136,7 +140,7 @@ def main() -> None:
     elif a.qi:
         print(qi_table(rows))
     else:
-        print(table(rows, group if a.by == "kind" else lambda r: f"patient {r['name'][1:4]}"))
+        print(table(rows, group if a.by == "kind" else lambda r: f"patient {r['name'][1:4]}", a.signed))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
 """Assemble the bundled model pack from the trained models, calibrated on validation.
 
-    python training/make_pack.py [--out SegmentationQCLib/packs/acdc-cardiac] [--reuse-rows]
+    python training/make_pack.py [--out SegmentationQCLib/packs/acdc-cardiac] [--reuse-rows] [--fit-on segmenters|all]
 
 Takes ``runs/slice/best.pt`` and, when trained, ``runs/errormap``, ``runs/vae`` and
 ``runs/direct3d``. On the validation patients it decides test-time flips (kept only if they
-lower the slice-Dice MAE by TTA_MIN_GAIN), fits the fusion weights, picks the default method (lowest mean of
-the in-domain and shifted-domain volume-Dice MAE), keeps an isotonic recalibration of a
-method where it lowers the MAE when fitted and tested on different validation patients,
-fits conformal intervals for each method (the default's normalised by its fused methods'
+lower the slice-Dice MAE by TTA_MIN_GAIN) and fits the presence model (per structure, kept where
+it answers better than the error map's most probable label when fitted and tested on different
+validation patients). It keeps an isotonic recalibration of a method where it lowers the MAE
+when fitted and tested on different validation patients, and fits the fusion weights of the
+fast methods (``FUSABLE``); for those two methods both on the segmenters' outputs among the
+validation cases (``fit_rows``), for the others on every in-domain case.
+It picks the default method (lowest mean of the in-domain and shifted-domain volume-Dice MAE)
+and, on every in-domain validation case (segmenters' outputs and synthetic failures), fits
+conformal intervals for each method (the default's normalised by its fused methods'
 disagreement where that is narrower at the same cross-fitted coverage),
 sets per-structure slice-flag thresholds (a common quantile of the predicted Dice of acceptable
 slices, true Dice >= 0.7, the largest that flags at most FLAG_RATE of the slices acceptable for
@@ -41,6 +46,7 @@ from SegmentationQCLib.qc import QCEngine, end_slices, slice_flags  # noqa: E402
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 RUNS = HERE / "runs"
+BUNDLED = ROOT / "SegmentationQCLib" / "packs" / "acdc-cardiac"
 FLAG_EXCLUDE_ENDS = 1  # slice-flag thresholds are fitted away from the basal/apical ends, as the paper flags
 TTA_MIN_GAIN = 0.005  # flips quadruple the slice network's time: kept only for this much less slice-Dice MAE
 SEARCH = {"steps": 30, "lr": 0.05, "tol": 1e-3, "seg_weight": 1.0}  # latent search (see docs/benchmark.md)
@@ -48,6 +54,7 @@ FLAG_RATE = 0.04  # slice-flag thresholds flag at most this share of validation 
 FLAG_QUANTILES = (0.05, 0.04, 0.03, 0.025, 0.02, 0.015, 0.01, 0.0075, 0.005)  # per-structure quantiles tried, largest first
 DIPS = (0.5, 0.45, 0.4, 0.35, 0.3)  # dip flags tried (a slice this far below both neighbours), largest first
 DIP_EXTRA_RATE = 0.001  # the smallest dip kept adds at most this share of acceptable slices flagged, in-domain and shifted
+FUSABLE = ("slice", "errormap")  # the fused default runs only these fast methods (the others take 2-12x the time)
 # the code that makes the validation cases
 CASE_CODE = ("acdc.py", "valcases.py", "attacks.py", "failures.py", "shifts.py", "segmenters.py")
 MODELS = {  # pack model name -> (run folder, weights file in the pack, arch from the run's config)
@@ -58,9 +65,10 @@ MODELS = {  # pack model name -> (run folder, weights file in the pack, arch fro
 }
 
 
-def add_models(card: dict, out: Path, previous: dict) -> None:
-    """Weights from the training runs; a model with no run here but in the pack already (trained
-    in an earlier session) is kept as it is, its sha256 checked."""
+def add_models(card: dict, out: Path, previous: dict, previous_dir: Path) -> None:
+    """Weights from the training runs; a model with no run here but in the ``previous`` pack (at
+    ``previous_dir``: ``out`` or the bundled pack; trained in an earlier session) is kept as it is,
+    its sha256 checked."""
     for name, (run, file, arch) in MODELS.items():
         best = RUNS / run / "best.pt"
         if best.exists():
@@ -72,12 +80,25 @@ def add_models(card: dict, out: Path, previous: dict) -> None:
             card["models"][name] = {"file": file, "sha256": sha256(out / file), "arch": arch(cfg), "trained": trained}
         elif name in previous.get("models", {}):
             entry = previous["models"][name]
+            if previous_dir.resolve() != out.resolve():
+                shutil.copy(previous_dir / entry["file"], out / entry["file"])
             if sha256(out / entry["file"]) != entry["sha256"]:
                 raise SystemExit(f"{out / entry['file']} does not match its card's sha256; retrain {run}")
             card["models"][name] = {k: entry[k] for k in ("file", "sha256", "arch", "trained")}
             print(f"{name}: no run in {RUNS / run}, keeping the pack's {entry['file']}", flush=True)
     if "manifold" in card["models"]:
         card["models"]["manifold"].update(size=96, pixel_mm=2.0, search=SEARCH)
+
+
+def fit_rows(rows: dict, on: str = "segmenters") -> list[dict]:
+    """The in-domain validation rows the fused methods' recalibration and the fusion are fitted on:
+    by default the segmenters' outputs (``valcases`` source ``zoo``), the kind of segmentation a
+    user brings; ``on="all"`` adds the synthetic failures (packs up to 1.3.0), which splits the
+    difference between opposite biases (segmenters' outputs over-predicted, hand-made failures
+    under-predicted; docs/benchmark.md). The manifold's and the 3D baseline's recalibration use
+    every in-domain case: fitted on segmenter outputs, where the manifold is weakest, it ruined
+    that second opinion everywhere else."""
+    return [r for r in rows["in-domain"] if on == "all" or r["source"] == "zoo"]
 
 
 def prune_fusion(fusion: dict) -> dict:
@@ -154,20 +175,24 @@ def cases_fingerprint() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--zoo", type=Path, default=RUNS / "zoo")
-    ap.add_argument("--out", type=Path, default=ROOT / "SegmentationQCLib" / "packs" / "acdc-cardiac")
+    ap.add_argument("--out", type=Path, default=BUNDLED)
     ap.add_argument("--reuse-rows", action="store_true",
                     help="take the validation scores from the last run's runs/make_pack_rows.pkl when the weights, search "
                          "settings, zoo and case code are the same "
                          "(to refit calibration, fusion, intervals and thresholds in a minute)")
+    ap.add_argument("--fit-on", default="segmenters", choices=["segmenters", "all"],
+                    help="validation cases the fused methods' recalibration and the fusion are fitted on: the "
+                         "segmenters' outputs, or all in-domain cases (with the synthetic failures; packs up to 1.3.0)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     a.out.mkdir(parents=True, exist_ok=True)
     split = json.loads((a.zoo / "split.json").read_text())
-    previous = json.loads((a.out / "card.json").read_text()) if (a.out / "card.json").exists() else {}
+    previous_dir = a.out if (a.out / "card.json").exists() else BUNDLED  # a new folder starts from the bundled pack
+    previous = json.loads((previous_dir / "card.json").read_text()) if (previous_dir / "card.json").exists() else {}
     slice_run = RUNS / MODELS["slice"][0] / "config.json"
     seed = json.loads(slice_run.read_text())["seed"] if slice_run.exists() else previous["training"]["seed"]
     card = {
-        "name": "acdc-cardiac", "version": "1.3.0", "date": datetime.date.today().isoformat(),
+        "name": "acdc-cardiac", "version": "1.4.0", "date": datetime.date.today().isoformat(),
         "description": "Segmentation QC for cardiac cine MRI short-axis stacks (LV cavity, LV myocardium, RV cavity).",
         "classes": ["LV", "MYO", "RV"], "label_values": {"LV": 3, "MYO": 2, "RV": 1},
         "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
@@ -186,7 +211,7 @@ def main() -> None:
                                   " training/runs/errormap_ft1/best.pt --lr 1e-3 --steps 4000 && python training/train_vae.py"
                                   " && python training/train_direct3d.py && python training/make_pack.py"},
     }
-    add_models(card, a.out, previous)
+    add_models(card, a.out, previous, previous_dir)
 
     def engine(methods):
         return QCEngine(ModelPack(a.out, card), "cpu", methods)
@@ -226,15 +251,16 @@ def main() -> None:
             rows = {k: evaluate.with_presence(rs, card["models"]["errormap"]["presence"]) for k, rs in rows.items()}
     card["calibration"], gains = {}, {}
     for m in methods:
-        gains[m] = evaluate.crossfit_calibration_gain(rows["in-domain"], m)
-        spec = evaluate.fit_calibration(rows["in-domain"], m)
+        on = fit_rows(rows, a.fit_on if m in FUSABLE else "all")
+        gains[m] = evaluate.crossfit_calibration_gain(on, m)
+        spec = evaluate.fit_calibration(on, m)
         keep = {lvl: spec[lvl] for lvl in spec if gains[m]["calibrated"][lvl] < gains[m]["raw"][lvl]}
         print(f"{m}: cross-fitted MAE {gains[m]}; recalibrating {sorted(keep) or 'nothing'}", flush=True)
         if keep:
             card["calibration"][m] = keep
             rows = {k: evaluate.calibrated(rs, m, keep) for k, rs in rows.items()}
     if len(methods) > 1:
-        card["fusion"] = prune_fusion(evaluate.fit_fusion(rows["in-domain"], methods))
+        card["fusion"] = prune_fusion(evaluate.fit_fusion(fit_rows(rows, a.fit_on), [m for m in methods if m in FUSABLE]))
         rows = {k: evaluate.with_fused(rs, card["fusion"]) for k, rs in rows.items()}
         methods.append("fused")
     scores = {m: {k: evaluate.summary(evaluate.as_method(rs, m)) for k, rs in rows.items()} for m in methods}
@@ -273,7 +299,10 @@ def main() -> None:
         "method_volume_mae": {m: {k: round(float(np.mean([v[c]["vol_mae"] for c in valcases.CLASSES])), 4)
                                   for k, v in sc.items()} for m, sc in scores.items()},
         "sources": "validation patients: training-family segmenters (clean and attacked) and synthetic failures; "
-                   "shifted: unseen artefacts and pixel sizes"}
+                   "shifted: unseen artefacts and pixel sizes",
+        "fitted_on": f"recalibration of {' and '.join(FUSABLE)}, and fusion: " + (
+            "the training-family segmenters' outputs" if a.fit_on == "segmenters" else "every in-domain case")
+            + "; presence model, other methods' recalibration, intervals and flag thresholds: every in-domain case"}
     (a.out / "card.json").write_text(json.dumps(card, indent=1))
     (a.out / "README.md").write_text(model_card_md(card))
     print(json.dumps(card["validation"], indent=1))
@@ -297,6 +326,8 @@ def model_card_md(card: dict) -> str:
              "| structure | volume-Dice MAE | r | slice-Dice MAE | accuracy at 0.7 |", "|---|---|---|---|---|"]
     for c, m in v["per_class"].items():
         lines.append(f"| {c} | {m['vol_mae']:.3f} | {m['vol_r']:.3f} | {m['slice_mae']:.3f} | {100 * m['acc']:.1f} % |")
+    if v.get("fitted_on"):
+        lines += ["", f"Fitted on the validation cases: {v['fitted_on']}."]
     lines += ["", "Mean volume-Dice MAE by method (in-domain / shifted): " + "; ".join(
         f"{m} {x['in-domain']:.3f} / {x['shifted']:.3f}" for m, x in v["method_volume_mae"].items())]
     pres = v.get("presence_crossfit")

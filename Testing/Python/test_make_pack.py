@@ -61,3 +61,10 @@ def test_presence_model_learns_whether_a_missing_structure_is_there():
         np.testing.assert_array_equal(f["est"]["errormap"][0], r["true_slice"])
     cf = evaluate.crossfit_presence(rows)
     assert cf["LV"]["empty_slices"] == 80 and cf["LV"]["wrong_crossfit"] == 0 < cf["LV"]["wrong_as_scored"]
+
+
+def test_recalibration_and_fusion_are_fitted_on_segmenter_outputs():
+    rows = {"in-domain": [{"source": "zoo", "name": "a"}, {"source": "synthetic", "name": "b"},
+                          {"source": "zoo", "name": "c"}], "shifted": [{"source": "shifted", "name": "d"}]}
+    assert [r["name"] for r in make_pack.fit_rows(rows)] == ["a", "c"]
+    assert [r["name"] for r in make_pack.fit_rows(rows, "all")] == ["a", "b", "c"]
