@@ -16,6 +16,9 @@ from .errors import InputError
 
 DEFAULT_LABELS = {"LV": 3, "MYO": 2, "RV": 1}  # ACDC convention
 _MAX_SHEAR_DEG = 5.0  # direction cosines further than this from orthonormal are refused
+# the in-plane layout slices are put in (LPS): rows run towards posterior, columns towards the
+# patient's left, as an axial image is shown radiologically
+_ROW_LPS, _COL_LPS = np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0])
 
 
 @dataclass
@@ -25,7 +28,8 @@ class Case:
     ``labels`` keeps the user's label values; ``class_values`` maps class names to them.
     ``spacing`` is (slice, row, column) in mm. ``reference`` is the input image (SimpleITK)
     whose grid every output is written on; ``axes`` maps the array axes back to its array
-    axes (``GetArrayFromImage`` order).
+    axes (``GetArrayFromImage`` order) and ``flips`` says which in-plane axes (row, column)
+    were reversed after that transposition (``inplane_layout``).
     """
 
     image: np.ndarray
@@ -36,6 +40,7 @@ class Case:
     reference: sitk.Image | None = None
     axes: tuple[int, int, int] = (0, 1, 2)
     warnings: list[str] = field(default_factory=list)
+    flips: tuple[bool, bool] = (False, False)
 
     @property
     def slice_axis(self) -> int:
@@ -44,7 +49,11 @@ class Case:
 
     def to_input_order(self, array: np.ndarray) -> np.ndarray:
         """An (S, H, W) array in the input's array axis order (``GetArrayFromImage``, KJI)."""
-        return np.transpose(array, np.argsort(self.axes))
+        return np.transpose(_flipped(np.asarray(array), self.flips), np.argsort(self.axes))
+
+    def from_input_order(self, array: np.ndarray) -> np.ndarray:
+        """An array in the input's array axis order (KJI) laid out as the case's (S, H, W)."""
+        return _laid_out(np.asarray(array), self.axes, self.flips)
 
     def to_image(self, array: np.ndarray) -> sitk.Image:
         """Put an (S, H, W) array back on the input image's grid and geometry."""
@@ -157,6 +166,31 @@ def _label_array(seg: sitk.Image, path: Path) -> np.ndarray:
     return arr.astype(np.uint16)
 
 
+def _flipped(array: np.ndarray, flips: tuple[bool, bool]) -> np.ndarray:
+    """(S, H, W) array with its rows and/or columns reversed (its own inverse)."""
+    return array[:, ::-1 if flips[0] else 1, ::-1 if flips[1] else 1]
+
+
+def inplane_layout(directions: np.ndarray, slice_axis: int) -> tuple[tuple[int, int, int], tuple[bool, bool]]:
+    """Array axes (slice axis first) and in-plane flips that lay the slices out closest to rows
+    towards posterior and columns towards the patient's left. ``directions``: (3, 3) unit LPS
+    direction of each array axis (KJI order), one per row. The same voxels in space so get the
+    same arrays whatever order a file stores them in (but for axes exactly between two layouts)."""
+    a, b = (i for i in range(3) if i != slice_axis)
+    best = (-np.inf, (slice_axis, a, b), (False, False))
+    for r, c in ((a, b), (b, a)):
+        for fr in (False, True):
+            for fc in (False, True):
+                score = (-1 if fr else 1) * directions[r] @ _ROW_LPS + (-1 if fc else 1) * directions[c] @ _COL_LPS
+                if score > best[0] + 1e-6:
+                    best = (score, (slice_axis, r, c), (fr, fc))
+    return best[1], best[2]
+
+
+def _laid_out(array: np.ndarray, axes, flips) -> np.ndarray:
+    return np.ascontiguousarray(_flipped(np.transpose(array, axes), flips))
+
+
 def find_slice_axis(spacing_zyx, shape_zyx) -> int:
     """Array axis with the largest spacing; ties go to the axis with the fewest voxels."""
     sp = np.asarray(spacing_zyx, dtype=float)
@@ -191,18 +225,20 @@ def case_from_images(img: sitk.Image, seg: sitk.Image, image_path: Path, seg_pat
                         "it is scored as an empty segmentation")
     spacing_zyx = tuple(reversed(img.GetSpacing()))
     ax = 0 if reference.GetDimension() == 2 else find_slice_axis(spacing_zyx, arr.shape)
-    axes = (ax,) + tuple(i for i in range(3) if i != ax)
-    return Case(image=np.ascontiguousarray(np.transpose(arr, axes)),
-                labels=np.ascontiguousarray(np.transpose(lab, axes)),
-                spacing=tuple(float(spacing_zyx[i]) for i in axes),
-                class_values=dict(class_values), name=name, reference=reference, axes=axes, warnings=warnings)
+    direction = np.array(img.GetDirection()).reshape(3, 3)  # columns: index axes I, J, K
+    axes, flips = inplane_layout(direction[:, ::-1].T, ax)  # rows: array axes K, J, I
+    return Case(image=_laid_out(arr, axes, flips), labels=_laid_out(lab, axes, flips),
+                spacing=tuple(float(spacing_zyx[i]) for i in axes), class_values=dict(class_values), name=name,
+                reference=reference, axes=axes, warnings=warnings, flips=flips)
 
 
 def case_from_arrays(image: np.ndarray, labels: np.ndarray, spacing, class_values: dict[str, int] | None = None,
-                     name: str = "case", warnings: list[str] | None = None) -> Case:
+                     name: str = "case", warnings: list[str] | None = None, directions: np.ndarray | None = None) -> Case:
     """A Case from (K, J, I) arrays and their (K, J, I) spacing, e.g. from Slicer nodes.
 
-    The slice axis is found as for files; ``Case.to_input_order`` maps results back.
+    The slice axis is found as for files; with ``directions`` ((3, 3) unit LPS direction of
+    each array axis, e.g. a volume node's) the slices are laid out as for files
+    (``inplane_layout``), else kept as stored. ``Case.to_input_order`` maps results back.
     """
     image, labels = np.asarray(image), np.asarray(labels)
     if image.shape != labels.shape:
@@ -210,11 +246,14 @@ def case_from_arrays(image: np.ndarray, labels: np.ndarray, spacing, class_value
     if image.ndim == 2:
         image, labels, spacing = image[None], labels[None], (1.0,) + tuple(spacing)
     ax = find_slice_axis(spacing, image.shape)
-    axes = (ax,) + tuple(i for i in range(3) if i != ax)
-    return Case(image=np.ascontiguousarray(np.transpose(image, axes), dtype=np.float32),
-                labels=np.ascontiguousarray(np.transpose(labels, axes)),
+    if directions is None:  # no geometry: keep the stored in-plane order
+        axes, flips = (ax,) + tuple(i for i in range(3) if i != ax), (False, False)
+    else:
+        axes, flips = inplane_layout(np.asarray(directions, float), ax)
+    return Case(image=_laid_out(image, axes, flips).astype(np.float32, copy=False),
+                labels=_laid_out(labels, axes, flips),
                 spacing=tuple(float(spacing[i]) for i in axes), class_values=dict(class_values or DEFAULT_LABELS),
-                name=name, axes=axes, warnings=list(warnings or []))
+                name=name, axes=axes, warnings=list(warnings or []), flips=flips)
 
 
 def _onto(seg: sitk.Image, img: sitk.Image, image_path: Path, seg_path: Path) -> sitk.Image:

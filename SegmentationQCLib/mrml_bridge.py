@@ -176,7 +176,15 @@ def case_from_nodes(volume_node, segmentation_node, mapping: dict | None = None,
     lut[1:] = [values[c] for c in mapped]
     spacing_kji = tuple(reversed(volume_node.GetSpacing()))
     return case_from_arrays(volume_array(volume_node).astype(np.float32), lut[index], spacing_kji, values,
-                            name or volume_node.GetName(), warnings)
+                            name or volume_node.GetName(), warnings, directions_lps(volume_node))
+
+
+def directions_lps(volume_node) -> np.ndarray:
+    """(3, 3) unit LPS direction of each array axis (KJI) of a volume node, as a file of it
+    would carry (the node's own IJK-to-RAS, without parent transforms)."""
+    m = ijk_to_ras(volume_node)[:3, :3]
+    d = m / np.linalg.norm(m, axis=0)
+    return (np.diag([-1.0, -1.0, 1.0]) @ d)[:, ::-1].T
 
 
 def _structure_look(structure: str, source_node=None, source_id: str | None = None):
@@ -249,8 +257,8 @@ def slice_plane(volume_node, case: Case, index: int) -> tuple[np.ndarray, np.nda
     ijk = (dims - 1) / 2
     ijk[2 - case.axes[0]] = index  # KJI axis a is IJK axis 2 - a
     centre = (m @ np.append(ijk, 1.0))[:3]
-    col = m[:3, 2 - case.axes[2]] / np.linalg.norm(m[:3, 2 - case.axes[2]])
-    row = m[:3, 2 - case.axes[1]] / np.linalg.norm(m[:3, 2 - case.axes[1]])
+    col, row = ((-1 if flip else 1) * m[:3, 2 - a] / np.linalg.norm(m[:3, 2 - a])
+                for a, flip in ((case.axes[2], case.flips[1]), (case.axes[1], case.flips[0])))
     normal = np.cross(col, -row)
     return centre, normal / np.linalg.norm(normal), col
 

@@ -41,11 +41,52 @@ def test_case_from_oblique_flipped_nodes(sax_nodes):
     case = case_from_nodes(n["volume"], n["segmentation"])
     assert case.axes[0] == 1  # slices run along J here
     assert case.spacing == pytest.approx((8.0, 1.4, 1.4))
-    assert np.array_equal(case.image, n["image_shw"].astype(np.float32))
-    assert np.array_equal(case.labels, n["labels_shw"])
+    # the slices laid out as a file of this volume would be (case.inplane_layout), then back
+    assert case.flips != (False, False)  # the fixture's grid is flipped
+    assert np.array_equal(case.image, case.from_input_order(n["image"]).astype(np.float32))
+    assert np.array_equal(case.labels, case.from_input_order(n["labels"]))
     assert case.class_values == {"LV": 3, "MYO": 2, "RV": 1}
     assert np.array_equal(case.to_input_order(case.labels), n["labels"])
     assert case.warnings == []
+
+
+def test_the_same_voxels_stored_in_another_order_give_the_same_case(sax_nodes, mrml):
+    """A volume whose I axis is stored reversed (the matrix says so): the same voxels in space."""
+    from SegmentationQCLib.mrml_bridge import case_from_nodes, volume_from_array
+
+    n = sax_nodes
+    m = n["matrix"].copy()
+    m[:3, 3] = (n["matrix"] @ np.array([n["image"].shape[2] - 1, 0, 0, 1.0]))[:3]
+    m[:3, 0] *= -1
+    volume = volume_from_array(mrml.scene, np.ascontiguousarray(n["image"][:, :, ::-1]), m, "reversed")
+    a, b = case_from_nodes(n["volume"], n["segmentation"]), case_from_nodes(volume, n["segmentation"])
+    assert a.flips != b.flips
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.labels, b.labels)
+
+
+def test_nodes_and_a_file_of_them_give_the_same_case(sax_nodes, tmp_path):
+    """The module and `segqc` see the same slices: the fixture's oblique, flipped volume written
+    as files (LPS header) reads as the nodes do."""
+    import SimpleITK as sitk
+
+    from SegmentationQCLib.case import read_case
+    from SegmentationQCLib.mrml_bridge import case_from_nodes
+
+    n = sax_nodes
+    m = n["matrix"]
+    spacing = np.linalg.norm(m[:3, :3], axis=0)
+    lps = np.diag([-1.0, -1.0, 1.0])
+    paths = []
+    for key in ("image", "labels"):
+        img = sitk.GetImageFromArray(n[key])
+        img.SetSpacing(tuple(spacing))
+        img.SetOrigin(tuple(lps @ m[:3, 3]))
+        img.SetDirection(tuple((lps @ (m[:3, :3] / spacing)).ravel()))
+        paths.append(tmp_path / f"{key}.nrrd")
+        sitk.WriteImage(img, str(paths[-1]))
+    from_file, from_nodes = read_case(*paths), case_from_nodes(n["volume"], n["segmentation"])
+    assert from_file.axes == from_nodes.axes and from_file.flips == from_nodes.flips
+    assert np.array_equal(from_file.image, from_nodes.image) and np.array_equal(from_file.labels, from_nodes.labels)
 
 
 def test_inputs_untouched_and_no_leftover_nodes(sax_nodes):
@@ -81,7 +122,7 @@ def test_missing_structure_scored_as_absent(sax_nodes):
     mapping["RV"] = None
     case = case_from_nodes(n["volume"], n["segmentation"], mapping)
     assert not (case.labels == 1).any()
-    assert np.array_equal(case.labels == 3, n["labels_shw"] == 3)
+    assert np.array_equal(case.labels == 3, case.from_input_order(n["labels"]) == 3)
     assert len(case.warnings) == 1 and "RV" in case.warnings[0]
 
 
@@ -110,7 +151,7 @@ def test_segmentation_on_another_grid_is_resampled_onto_the_volume(mrml):
     case = case_from_nodes(volume, segmentation)  # names Label_1..3: ACDC label values
     expected = np.zeros_like(labels)
     expected[1:4, 11:70, 7:75] = labels[1:4, 11:70, 7:75]
-    assert np.array_equal(case.labels, expected)
+    assert np.array_equal(case.to_input_order(case.labels), expected)
 
 
 def test_closed_surface_only_segmentation_is_converted_in_a_copy(sax_nodes):
@@ -130,7 +171,7 @@ def test_closed_surface_only_segmentation_is_converted_in_a_copy(sax_nodes):
     assert not seg.ContainsRepresentation(labelmap) and seg.GetMTime() == mtime
     assert node_ids(n["scene"]) == ids
     for value in (1, 2, 3):  # surface -> labelmap is close to the original labels
-        a, b = case.labels == value, n["labels_shw"] == value
+        a, b = case.to_input_order(case.labels) == value, n["labels"] == value
         assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.9
 
 
@@ -147,7 +188,7 @@ def test_volume_under_a_transform_keeps_it_on_outputs(sax_nodes):
     for node in (n["volume"], n["segmentation"]):
         node.SetAndObserveTransformNodeID(transform.GetID())
     case = case_from_nodes(n["volume"], n["segmentation"])
-    assert np.array_equal(case.labels, n["labels_shw"])
+    assert np.array_equal(case.to_input_order(case.labels), n["labels"])
     out = volume_like(n["scene"], n["volume"], n["image"], "copy")
     assert out.GetTransformNodeID() == transform.GetID()
     centre, _, _ = slice_plane(n["volume"], case, 0)

@@ -17,13 +17,14 @@ class WithMaps:
     """The tiny engine, plus an error map (where the labels differ from the truth) and a
     surrogate (the truth), as packs with error-map and manifold models will give."""
 
-    def __init__(self, engine, truth_shw):
-        self.engine, self.pack, self.truth = engine, engine.pack, truth_shw
+    def __init__(self, engine, truth_kji):
+        self.engine, self.pack, self.truth = engine, engine.pack, truth_kji
 
     def check(self, case, *options, **keywords):
         res = self.engine.check(case, *options, **keywords)
-        res.error_map = (case.labels != self.truth).astype(np.float32)
-        res.surrogate = self.truth.copy()
+        truth = case.from_input_order(self.truth)
+        res.error_map = (case.labels != truth).astype(np.float32)
+        res.surrogate = truth
         return res
 
 
@@ -33,7 +34,7 @@ def review(sax_nodes, tiny_engine):
 
     n = sax_nodes
     n["before"] = snapshot(n["volume"], n["segmentation"])
-    return run_review(n["volume"], n["segmentation"], WithMaps(tiny_engine, np.transpose(n["truth"], (1, 0, 2))))
+    return run_review(n["volume"], n["segmentation"], WithMaps(tiny_engine, n["truth"]))
 
 
 def column(table_node, name):
@@ -105,7 +106,7 @@ def test_surrogate_and_corrected_segmentations_on_the_input_grid(review, sax_nod
     n = sax_nodes
     surrogate = add_surrogate(review)
     assert [s[1] for s in segments(surrogate)] == ["Left ventricle", "Myocardium", "RV blood pool"]
-    assert np.array_equal(case_from_nodes(n["volume"], surrogate).labels, np.transpose(n["truth"], (1, 0, 2)))
+    assert np.array_equal(case_from_nodes(n["volume"], surrogate).labels, review.case.from_input_order(n["truth"]))
 
     review.result.flags[:] = False
     review.result.flags[list(n["damaged"]), :] = True  # flag what damage_for_demo broke

@@ -30,10 +30,34 @@ def test_slice_axis_found_when_it_is_not_z(tmp_path, stack):
     seg = write(np.moveaxis(truth, 0, -1), tmp_path / "s.nrrd", (8.0, 1.4, 1.4))
     case = read_case(img, seg)
     assert case.slice_axis == 2 and case.labels.shape == truth.shape
-    np.testing.assert_array_equal(case.labels, truth)
+    # rows were along z, columns along y: laid out with rows along y (posterior), columns along z
+    np.testing.assert_array_equal(case.labels, truth.transpose(0, 2, 1))
     back = sitk.GetArrayFromImage(case.to_image(case.labels))
     np.testing.assert_array_equal(back, np.moveaxis(truth, 0, -1))
     assert find_slice_axis((1.0, 1.0, 1.0), (50, 8, 50)) == 1
+
+
+def test_the_same_voxels_stored_in_another_order_read_the_same(tmp_path, stack):
+    """Rows and columns swapped on disk and one of them reversed, the header saying so: the same
+    voxels in space give the same case, and outputs go back in the file's own order."""
+    image, truth, spacing = stack
+    sx, sy, sz = reversed(spacing)
+    ref = read_case(write(image, tmp_path / "i.nrrd", (sx, sy, sz)), write(truth, tmp_path / "s.nrrd", (sx, sy, sz)))
+
+    def stored_otherwise(a, path):  # c[k, jc, ic] = a[k, J - 1 - ic, jc]
+        img = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(a, (0, 2, 1))[:, :, ::-1]))
+        img.SetSpacing((sy, sx, sz))
+        img.SetOrigin((0.0, (a.shape[1] - 1) * sy, 0.0))
+        img.SetDirection((0, 1, 0, -1, 0, 0, 0, 0, 1))
+        sitk.WriteImage(img, str(path))
+        return path, sitk.GetArrayFromImage(img)
+
+    (img, _), (seg, stored) = stored_otherwise(image, tmp_path / "i2.nrrd"), stored_otherwise(truth, tmp_path / "s2.nrrd")
+    case = read_case(img, seg)
+    assert case.spacing == pytest.approx(ref.spacing)
+    np.testing.assert_array_equal(case.image, ref.image)
+    np.testing.assert_array_equal(case.labels, ref.labels)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(case.to_image(case.labels)), stored)
 
 
 def _nifti(path, data, shear):
@@ -54,7 +78,9 @@ def test_slightly_non_orthonormal_nifti_is_read_with_a_warning(tmp_path, stack):
     with pytest.raises(RuntimeError):
         sitk.ReadImage(str(img))  # what ITK alone does
     case = read_case(img, seg)
-    np.testing.assert_array_equal(case.labels, truth)
+    # a RAS+ affine: rows run anterior and columns to the right, so both are reversed
+    np.testing.assert_array_equal(case.labels, truth[:, ::-1, ::-1])
+    np.testing.assert_array_equal(case.to_input_order(case.labels), truth)
     assert any("orthonormal" in w for w in case.warnings)
 
 

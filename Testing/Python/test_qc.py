@@ -113,8 +113,6 @@ def test_dip_flags_a_slice_much_worse_than_both_neighbours():
 
 def test_roi_maps_go_back_onto_the_slice_grid(stack, random_pack):
     """Sampling a slice into the ROI and mapping it back recovers it inside the ROI."""
-    import torch
-
     from SegmentationQCLib.preprocess import to_native
 
     image, truth, spacing = stack

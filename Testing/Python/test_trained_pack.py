@@ -1,5 +1,4 @@
 """The bundled pack against known behaviour on phantoms the tests make (not ACDC)."""
-import json
 
 import numpy as np
 import pytest
