@@ -173,9 +173,10 @@ def _flipped(array: np.ndarray, flips: tuple[bool, bool]) -> np.ndarray:
 
 def inplane_layout(directions: np.ndarray, slice_axis: int) -> tuple[tuple[int, int, int], tuple[bool, bool]]:
     """Array axes (slice axis first) and in-plane flips that lay the slices out closest to rows
-    towards posterior and columns towards the patient's left. ``directions``: (3, 3) unit LPS
-    direction of each array axis (KJI order), one per row. The same voxels in space so get the
-    same arrays whatever order a file stores them in (but for axes exactly between two layouts)."""
+    towards posterior and columns towards the patient's left, so that the same voxels in space
+    give the same arrays whatever order a file stores them in (except for axes exactly between
+    two layouts). ``directions``: (3, 3) unit LPS direction of each array axis (KJI order), one
+    per row."""
     a, b = (i for i in range(3) if i != slice_axis)
     best = (-np.inf, (slice_axis, a, b), (False, False))
     for r, c in ((a, b), (b, a)):
