@@ -1,6 +1,6 @@
 """Volume-Dice MAE of every method by kind of validation case, from make_pack's cached scores.
 
-    python training/breakdown.py [--by kind|patient] [--signed] [--qi] [--empty]
+    python training/breakdown.py [--by kind|patient] [--signed] [--qi] [--empty] [--worst N]
                                  [--rows training/runs/make_pack_rows.pkl] [--pack acdc-cardiac]
 
 Takes the estimates that ``make_pack.py`` scored on all validation cases, recalibrates and
@@ -14,6 +14,7 @@ error map's QI–accuracy Pearson r of each source with the spreads that set it,
 with one kind of case left out at a time: which cases cost the r. ``--empty`` prints the slices
 a structure is missing from (their share of the slice-Dice error, and how often the structure's
 presence is answered wrongly, with the error map's most probable label and as reported).
+``--worst N`` lists, per source and structure, the N cases the default's volume Dice misses most.
 """
 from __future__ import annotations
 
@@ -67,6 +68,19 @@ def table(rows: list[dict], by=group, signed: bool = False) -> str:
         cells = [" / ".join(f"{e:.3f}" for e in np.mean([err(r["est"][m][1] - r["true_vol"]) for r in rs], 0))
                  for m in methods]
         out.append(f"| {g} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def worst_table(rows: list[dict], method: str, n: int) -> str:
+    """Per source and structure: the ``n`` cases whose ``method`` volume Dice is furthest from the truth."""
+    sources = defaultdict(list)
+    for r in rows:
+        sources[r["source"]].append(r)
+    out = ["| source | structure | case | predicted | true |", "|---|---|---|---|---|"]
+    for src, rs in sorted(sources.items()):
+        for k, c in enumerate(valcases.CLASSES):
+            for r in sorted(rs, key=lambda r: -abs(r["est"][method][1][k] - r["true_vol"][k]))[:n]:
+                out.append(f"| {src} | {c} | {r['name']} | {r['est'][method][1][k]:.3f} | {r['true_vol'][k]:.3f} |")
     return "\n".join(out)
 
 
@@ -124,6 +138,7 @@ def main() -> None:
     ap.add_argument("--pack", default=None, help="the pack whose calibration and fusion to apply (default: the bundled one)")
     ap.add_argument("--by", choices=("kind", "patient"), default="kind")
     ap.add_argument("--signed", action="store_true", help="mean predicted - true volume Dice instead of the MAE")
+    ap.add_argument("--worst", type=int, metavar="N", help="the N cases per source and structure the default misses most")
     ap.add_argument("--qi", action="store_true",
                     help="the QI–accuracy r by source, one kind of case left out at a time")
     ap.add_argument("--empty", action="store_true",
@@ -137,6 +152,8 @@ def main() -> None:
     rows = as_reported(scored, card)
     if a.empty:
         print(empty_table(scored, rows, card["default_methods"][0]))
+    elif a.worst:
+        print(worst_table(rows, card["default_methods"][0], a.worst))
     elif a.qi:
         print(qi_table(rows))
     else:
