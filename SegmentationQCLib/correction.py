@@ -123,14 +123,6 @@ def interpolate(masks: np.ndarray, good: np.ndarray, i: int, spacing_rc) -> np.n
     return level <= np.partition(level.ravel(), n - 1)[n - 1]
 
 
-def _shifted(mask: np.ndarray, d) -> np.ndarray:
-    """``mask`` moved by d = (rows, columns) pixels, zero-filled."""
-    out = np.zeros_like(mask)
-    (r, c), (h, w) = d, mask.shape
-    out[max(r, 0):h + min(r, 0), max(c, 0):w + min(c, 0)] = mask[max(-r, 0):h - max(r, 0), max(-c, 0):w - max(c, 0)]
-    return out
-
-
 def _mean_dice(a: np.ndarray, b: np.ndarray) -> float:
     """Mean Dice over the (K, H, W) masks present in a or b (1 when none is)."""
     s = a.sum((1, 2)) + b.sum((1, 2))
@@ -178,7 +170,7 @@ def realign(own: np.ndarray, target: np.ndarray, max_shift_px) -> tuple[np.ndarr
     for shift in (d, (0, 0)):
         moved = np.zeros_like(own)
         for a in range(k):
-            moved[perm[a]] |= _shifted(own[a], shift)
+            moved[perm[a]] |= ndimage.shift(own[a], shift, order=0, mode="constant", cval=0)  # whole pixels, zero-filled
         out.append((moved, _mean_dice(moved, target), shift, perm))
     # a move of a pixel or two is the interpolation's own blur, not a misplaced slice: keep it still
     return out[1] if out[1][1] >= out[0][1] - SHIFT_MARGIN else out[0]

@@ -54,17 +54,21 @@ def as_reported(rows: list[dict], card: dict) -> list[dict]:
     return evaluate.with_fused(rows, card["fusion"]) if "fusion" in card else rows
 
 
+def grouped(items: list, key=lambda r: r["source"]) -> list[tuple[str, list]]:
+    """``items`` grouped by ``key`` (default: the row's source), keys sorted."""
+    groups = defaultdict(list)
+    for x in items:
+        groups[key(x)].append(x)
+    return sorted(groups.items())
+
+
 def table(rows: list[dict], by=group, signed: bool = False) -> str:
     """Per group of rows and method: the volume-Dice MAE (``signed``: mean predicted - true)."""
     methods = list(rows[0]["est"])
     err = (lambda d: d) if signed else np.abs
-    groups = defaultdict(list)
-    for r in rows:
-        groups[by(r)].append(r)
     out = ["| cases | n | " + " | ".join(f"{m} LV / MYO / RV" for m in methods) + " |",
            "|---|---|" + "---|" * len(methods)]
-    for g in sorted(groups):
-        rs = groups[g]
+    for g, rs in grouped(rows, by):
         cells = [" / ".join(f"{e:.3f}" for e in np.mean([err(r["est"][m][1] - r["true_vol"]) for r in rs], 0))
                  for m in methods]
         out.append(f"| {g} | {len(rs)} | " + " | ".join(cells) + " |")
@@ -73,11 +77,8 @@ def table(rows: list[dict], by=group, signed: bool = False) -> str:
 
 def worst_table(rows: list[dict], method: str, n: int) -> str:
     """Per source and structure: the ``n`` cases whose ``method`` volume Dice is furthest from the truth."""
-    sources = defaultdict(list)
-    for r in rows:
-        sources[r["source"]].append(r)
     out = ["| source | structure | case | predicted | true |", "|---|---|---|---|---|"]
-    for src, rs in sorted(sources.items()):
+    for src, rs in grouped(rows):
         for k, c in enumerate(valcases.CLASSES):
             for r in sorted(rs, key=lambda r: -abs(r["est"][method][1][k] - r["true_vol"][k]))[:n]:
                 out.append(f"| {src} | {c} | {r['name']} | {r['est'][method][1][k]:.3f} | {r['true_vol'][k]:.3f} |")
@@ -92,17 +93,14 @@ def qi_table(rows: list[dict]) -> str:
     """Per source: the QI–accuracy r, the spread of the true accuracy and of its residual about a
     line fitted on 1 - QI (r = sqrt(1 - (residual SD / accuracy SD)^2)); then r with each kind of
     case left out in turn."""
-    sources = defaultdict(list)
-    for r in rows:
-        if "qi" in r:
-            sources[r["source"]].append(r)
+    sources = grouped([r for r in rows if "qi" in r])
     out = ["| source | n | r (1 - QI, accuracy) | accuracy SD | residual SD |", "|---|---|---|---|---|"]
-    for src, rs in sorted(sources.items()):
+    for src, rs in sources:
         q, acc = 1 - np.array([r["qi"] for r in rs]), np.array([r["accuracy"] for r in rs])
         res = acc - np.polyval(np.polyfit(q, acc, 1), q)
         out.append(f"| {src} | {len(rs)} | {qi_r(rs):.3f} | {acc.std():.4f} | {res.std():.4f} |")
     out += ["", "| source | kind left out | n | r without it |", "|---|---|---|---|"]
-    for src, rs in sorted(sources.items()):
+    for src, rs in sources:
         kinds = sorted({group(r) for r in rs})
         for k in kinds if len(kinds) > 1 else []:
             rest = [r for r in rs if group(r) != k]
@@ -114,12 +112,9 @@ def empty_table(scored: list[dict], reported: list[dict], method: str) -> str:
     """Per source and structure: the slices a structure is missing from (outside gaps), the share
     of ``method``'s slice-Dice error they carry, and how many the error-map estimate answers
     wrongly (present or not) with its most probable label (as scored) and as reported."""
-    sources = defaultdict(list)
-    for a, b in zip(scored, reported):
-        sources[a["source"]].append((a, b))
     out = ["| source | structure | slices missing it | share of the slice-Dice error | wrong: most probable label "
            "| wrong: as reported |", "|---|---|---|---|---|---|"]
-    for src, pairs in sorted(sources.items()):
+    for src, pairs in grouped(list(zip(scored, reported)), lambda pair: pair[0]["source"]):
         true = np.concatenate([a["true_slice"] for a, _ in pairs])
         empty = np.concatenate([presence.missing(a["seg_area"]) for a, _ in pairs])
         err = np.abs(np.concatenate([b["est"][method][0] for _, b in pairs]) - true)
