@@ -29,6 +29,7 @@ import numpy as np
 import evaluate
 import valcases
 from SegmentationQCLib import presence
+from SegmentationQCLib.errors import InputError
 from SegmentationQCLib.pack import load_pack
 
 
@@ -139,11 +140,14 @@ def main() -> None:
     ap.add_argument("--empty", action="store_true",
                     help="slices a structure is missing from: their share of the slice-Dice error, wrong answers")
     a = ap.parse_args()
+    try:
+        card = load_pack(a.pack).card
+    except InputError as e:
+        raise SystemExit(f"breakdown: {e}") from None
     if not a.rows.exists():
         raise SystemExit(f"{a.rows} not found: run make_pack.py first")
     cached = pickle.loads(a.rows.read_bytes())
     scored = [r for rs in cached["rows"].values() for r in rs]
-    card = load_pack(a.pack).card
     rows = as_reported(scored, card)
     if a.empty:
         print(empty_table(scored, rows, card["default_methods"][0]))

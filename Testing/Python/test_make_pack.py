@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
 import make_pack  # noqa: E402
@@ -68,3 +69,12 @@ def test_recalibration_and_fusion_are_fitted_on_segmenter_outputs():
                           {"source": "zoo", "name": "c"}], "shifted": [{"source": "shifted", "name": "d"}]}
     assert [r["name"] for r in make_pack.fit_rows(rows)] == ["a", "c"]
     assert [r["name"] for r in make_pack.fit_rows(rows, "all")] == ["a", "b", "c"]
+
+
+def test_breakdown_refuses_a_missing_pack_in_one_sentence(monkeypatch, tmp_path):
+    import breakdown
+
+    monkeypatch.setattr(sys, "argv", ["breakdown.py", "--pack", str(tmp_path / "nowhere")])
+    with pytest.raises(SystemExit) as e:
+        breakdown.main()
+    assert str(e.value).startswith("breakdown: no model pack at") and "\n" not in str(e.value)
