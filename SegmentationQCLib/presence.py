@@ -10,6 +10,10 @@ structure is segmented on the slice; the pack builder keeps it for a structure o
 answers better than the most probable label when fitted on half the validation patients and
 tested on the other half. Slices in a gap (the structure segmented above and below)
 are always taken as present.
+
+A whole structure missing from the segmentation is a different question when the pack's
+training volumes always have it (``card["always_present"]``, written by the pack builder): then
+the truth has it too, and its volume Dice is 0, known rather than estimated (``known_absent``).
 """
 from __future__ import annotations
 
@@ -63,3 +67,13 @@ def absent_dice(slice_dice: np.ndarray, volume_dice: np.ndarray, seg_area: np.nd
     absent = missing(seg_area) & ~truth_present
     return (np.where(empty, absent.astype(float), slice_dice),
             np.where(empty.all(0), absent.all(0).astype(float), volume_dice))
+
+
+def known_absent(seg_area: np.ndarray, classes: list[str], always_present) -> np.ndarray:
+    """(K,) structures segmented on no slice although every training volume of the pack has them."""
+    return (seg_area.sum(0) == 0) & np.isin(classes, list(always_present or ()))
+
+
+def zero_volumes(estimates: dict, absent: np.ndarray) -> dict:
+    """``estimates`` (method -> (slice, volume)) with the volume Dice of ``absent`` structures set to 0."""
+    return {m: (sl, np.where(absent, 0.0, vol)) for m, (sl, vol) in estimates.items()}

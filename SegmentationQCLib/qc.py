@@ -234,6 +234,10 @@ class QCEngine:
             est["fused"] = tuple(
                 fuse({k: est[k][i] for k in fusion["methods"] if est[k][i] is not None}, fusion[level], self.pack.classes)
                 for i, level in enumerate(("slice_weights", "volume_weights")))
+        absent = presence.known_absent(prep.z_in + prep.z_out, self.pack.classes, self.pack.card.get("always_present"))
+        est = presence.zero_volumes(est, absent)
+        missing = [f"{c} is segmented on no slice, but every training volume of model pack {self.pack.name} has it: "
+                   f"its volume Dice is 0" for c in np.array(self.pack.classes)[absent]]
         main = self.methods[0]
         main_slice = est[main][0] if est[main][0] is not None else slice_d
         card = self.pack.card
@@ -243,8 +247,10 @@ class QCEngine:
                        flags=np.zeros(slice_d.shape, bool), method=main,
                        estimates={k: v for k, v in est.items() if k in need},
                        model={"name": self.pack.name, "version": self.pack.version},
-                       slice_axis=case.slice_axis, warnings=list(case.warnings), **extra)
+                       slice_axis=case.slice_axis, warnings=list(case.warnings) + missing, **extra)
         _add_intervals(res, card.get("intervals", {}).get(main))
+        if res.volume_low is not None:
+            res.volume_low, res.volume_high = (np.where(absent, 0.0, b) for b in (res.volume_low, res.volume_high))
         res.flags = flag_slices(res, card["thresholds"]["slice_flag"], flag_on, exclude_ends,
                                 card["thresholds"].get("slice_dip"))
         timings["total"] = 1e3 * (time.perf_counter() - t0)

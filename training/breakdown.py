@@ -52,7 +52,8 @@ def as_reported(rows: list[dict], card: dict) -> list[dict]:
         rows = evaluate.with_presence(rows, presence)
     for m, spec in card.get("calibration", {}).items():
         rows = evaluate.calibrated(rows, m, spec)
-    return evaluate.with_fused(rows, card["fusion"]) if "fusion" in card else rows
+    rows = evaluate.with_fused(rows, card["fusion"]) if "fusion" in card else rows
+    return evaluate.with_known_absent(rows, card.get("always_present"))
 
 
 def grouped(items: list, key=lambda r: r["source"]) -> list[tuple[str, list]]:

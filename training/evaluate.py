@@ -251,6 +251,13 @@ def with_presence(rows: list[dict], model: dict) -> list[dict]:
     return out
 
 
+def with_known_absent(rows: list[dict], always_present) -> list[dict]:
+    """Rows whose estimates give volume Dice 0 to structures the segmentation has on no slice and the
+    pack's training volumes always have (as ``QCEngine.check`` reports them)."""
+    return [dict(r, est=presence.zero_volumes(r["est"], presence.known_absent(r["seg_area"], list(CLASSES), always_present)))
+            for r in rows]
+
+
 def crossfit_presence(rows: list[dict]) -> dict:
     """Per structure: empty slices (outside gaps), and how many the rows' error-map estimates
     answer wrongly as scored and with a presence model fitted on the other half of the

@@ -4,7 +4,8 @@
 
 Takes ``runs/slice/best.pt`` and, when trained, ``runs/errormap``, ``runs/vae`` and
 ``runs/direct3d``. On the validation patients it decides test-time flips (kept only if they
-lower the slice-Dice MAE by TTA_MIN_GAIN) and fits the presence model (per structure, kept where
+lower the slice-Dice MAE by TTA_MIN_GAIN), lists the structures every training volume has
+(``always_present``: missing from a whole segmentation, their volume Dice is 0) and fits the presence model (per structure, kept where
 it answers better than the error map's most probable label when fitted and tested on different
 validation patients). It keeps an isotonic recalibration of a method where it lowers the MAE
 when fitted and tested on different validation patients, and fits the fusion weights of the
@@ -88,6 +89,15 @@ def add_models(card: dict, out: Path, previous: dict, previous_dir: Path) -> Non
             print(f"{name}: no run in {RUNS / run}, keeping the pack's {entry['file']}", flush=True)
     if "manifold" in card["models"]:
         card["models"]["manifold"].update(size=96, pixel_mm=2.0, search=SEARCH)
+
+
+def always_present(patients: list[int]) -> list[str]:
+    """The structures the manual labels have in every volume of ``patients``."""
+    have = np.ones(len(valcases.CLASSES), bool)
+    for p in patients:
+        for v in acdc.load_patient(p):
+            have &= [(v.label == valcases.VALUES[k]).any() for k in range(len(valcases.CLASSES))]
+    return [c for c, h in zip(valcases.CLASSES, have) if h]
 
 
 def fit_rows(rows: dict, on: str = "segmenters") -> list[dict]:
@@ -192,7 +202,7 @@ def main() -> None:
     slice_run = RUNS / MODELS["slice"][0] / "config.json"
     seed = json.loads(slice_run.read_text())["seed"] if slice_run.exists() else previous["training"]["seed"]
     card = {
-        "name": "acdc-cardiac", "version": "1.4.0", "date": datetime.date.today().isoformat(),
+        "name": "acdc-cardiac", "version": "1.5.0", "date": datetime.date.today().isoformat(),
         "description": "Segmentation QC for cardiac cine MRI short-axis stacks (LV cavity, LV myocardium, RV cavity).",
         "classes": ["LV", "MYO", "RV"], "label_values": {"LV": 3, "MYO": 2, "RV": 1},
         "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
@@ -212,6 +222,7 @@ def main() -> None:
                                   " && python training/train_direct3d.py && python training/make_pack.py"},
     }
     add_models(card, a.out, previous, previous_dir)
+    card["always_present"] = always_present(split["train"])
 
     def engine(methods):
         return QCEngine(ModelPack(a.out, card), "cpu", methods)
@@ -249,6 +260,7 @@ def main() -> None:
         if better:
             card["models"]["errormap"]["presence"] = evaluate.fit_presence(rows["in-domain"], better)
             rows = {k: evaluate.with_presence(rs, card["models"]["errormap"]["presence"]) for k, rs in rows.items()}
+    rows = {k: evaluate.with_known_absent(rs, card["always_present"]) for k, rs in rows.items()}
     card["calibration"], gains = {}, {}
     for m in methods:
         on = fit_rows(rows, a.fit_on if m in FUSABLE else "all")
@@ -261,7 +273,8 @@ def main() -> None:
             rows = {k: evaluate.calibrated(rs, m, keep) for k, rs in rows.items()}
     if len(methods) > 1:
         card["fusion"] = prune_fusion(evaluate.fit_fusion(fit_rows(rows, a.fit_on), [m for m in methods if m in FUSABLE]))
-        rows = {k: evaluate.with_fused(rs, card["fusion"]) for k, rs in rows.items()}
+        rows = {k: evaluate.with_known_absent(evaluate.with_fused(rs, card["fusion"]), card["always_present"])
+                for k, rs in rows.items()}
         methods.append("fused")
     scores = {m: {k: evaluate.summary(evaluate.as_method(rs, m)) for k, rs in rows.items()} for m in methods}
     for m, s in scores.items():
@@ -330,6 +343,9 @@ def model_card_md(card: dict) -> str:
         lines += ["", f"Fitted on the validation cases: {v['fitted_on']}."]
     lines += ["", "Mean volume-Dice MAE by method (in-domain / shifted): " + "; ".join(
         f"{m} {x['in-domain']:.3f} / {x['shifted']:.3f}" for m, x in v["method_volume_mae"].items())]
+    if card.get("always_present"):
+        lines += ["", f"Structures the manual labels have in every training volume: {', '.join(card['always_present'])}. "
+                      "One segmented on no slice gets volume Dice 0, known rather than estimated."]
     pres = v.get("presence_crossfit")
     if pres:
         lines += ["", "Slices a structure is missing from (outside gaps): is it there? Wrong answers with the error "

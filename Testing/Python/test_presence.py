@@ -1,7 +1,7 @@
 """Whether a structure is on a slice the segmentation left empty, on hand-computed values."""
 import numpy as np
 
-from SegmentationQCLib.presence import MAX_DISTANCE, absent_dice, features, predict
+from SegmentationQCLib.presence import MAX_DISTANCE, absent_dice, features, known_absent, predict, zero_volumes
 
 
 def test_features_are_expected_area_distance_to_the_segmented_extent_and_other_structures():
@@ -35,3 +35,14 @@ def test_a_gap_in_the_segmentation_scores_zero_whatever_the_model_says():
     seg = np.array([[4], [0], [4], [0]])
     sl, _ = absent_dice(np.ones((4, 1)), np.ones(1), seg, np.zeros((4, 1), bool))
     assert sl[:, 0].tolist() == [1.0, 0.0, 1.0, 1.0]
+
+
+def test_a_structure_the_pack_always_has_missing_from_every_slice_has_volume_dice_zero():
+    seg = np.array([[4, 0, 0], [3, 0, 2]])  # B and C missing from slice 0, B from every slice
+    assert known_absent(seg, ["A", "B", "C"], ["A", "B", "C"]).tolist() == [False, True, False]
+    assert known_absent(seg, ["A", "B", "C"], ["A", "C"]).tolist() == [False, False, False]  # B may be absent
+    assert known_absent(seg, ["A", "B", "C"], None).tolist() == [False, False, False]
+    est = zero_volumes({"m": (np.full((2, 3), 0.9), np.full(3, 0.9)), "v": (None, np.full(3, 0.8))},
+                       np.array([False, True, False]))
+    assert est["m"][1].tolist() == [0.9, 0.0, 0.9] and est["v"][1].tolist() == [0.8, 0.0, 0.8]
+    assert (est["m"][0] == 0.9).all() and est["v"][0] is None  # slice estimates untouched

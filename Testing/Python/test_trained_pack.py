@@ -69,6 +69,17 @@ def test_an_empty_segmentation_of_a_heart_fails(engine, phantom):
     assert res.slice_dice[(truth == 3).any((1, 2))].max() < 0.5
 
 
+def test_a_structure_missing_from_every_slice_scores_zero_with_a_warning(engine, phantom):
+    """Every ACDC training volume has an RV: a segmentation without one has RV Dice 0, whatever the images say."""
+    image, truth, spacing = phantom
+    res = engine.check(case_from_arrays(image, np.where(truth == 1, 0, truth), spacing))
+    assert engine.pack.card["always_present"] == ["LV", "MYO", "RV"]
+    assert res.volume_dice[2] == 0 and res.volume_low[2] == res.volume_high[2] == 0
+    assert all(v[1][2] == 0 for v in res.estimates.values())
+    assert any(w.startswith("RV is segmented on no slice") for w in res.warnings)
+    assert res.volume_dice[:2].min() > 0.5 and res.verdict == "fail"
+
+
 def test_intervals_bracket_the_prediction(engine, phantom):
     image, truth, spacing = phantom
     res = engine.check(case_from_arrays(image, truth, spacing))
