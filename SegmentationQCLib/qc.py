@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import metrics, presence
+from . import labelcheck, metrics, presence
 from .calibration import apply as calibrate
 from .case import Case
 from .errornet import error_probability
@@ -236,8 +236,10 @@ class QCEngine:
                 for i, level in enumerate(("slice_weights", "volume_weights")))
         absent = presence.known_absent(prep.z_in + prep.z_out, self.pack.classes, self.pack.card.get("always_present"))
         est = presence.zero_volumes(est, absent)
-        missing = [f"{c} is segmented on no slice, but every training volume of model pack {self.pack.name} has it: "
-                   f"its volume Dice is 0" for c in np.array(self.pack.classes)[absent]]
+        notes = [f"{c} is segmented on no slice, but every training volume of model pack {self.pack.name} has it: "
+                 f"its volume Dice is 0" for c in np.array(self.pack.classes)[absent]]
+        notes += labelcheck.swap_warnings(case.labels, {c: case.class_values[c] for c in self.pack.classes},
+                                          self.pack.card.get("concentric"), case.spacing[1:], self.pack.name)
         main = self.methods[0]
         main_slice = est[main][0] if est[main][0] is not None else slice_d
         card = self.pack.card
@@ -247,7 +249,7 @@ class QCEngine:
                        flags=np.zeros(slice_d.shape, bool), method=main,
                        estimates={k: v for k, v in est.items() if k in need},
                        model={"name": self.pack.name, "version": self.pack.version},
-                       slice_axis=case.slice_axis, warnings=list(case.warnings) + missing, **extra)
+                       slice_axis=case.slice_axis, warnings=list(case.warnings) + notes, **extra)
         _add_intervals(res, card.get("intervals", {}).get(main))
         if res.volume_low is not None:
             res.volume_low, res.volume_high = (np.where(absent, 0.0, b) for b in (res.volume_low, res.volume_high))

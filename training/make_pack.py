@@ -5,8 +5,10 @@
 Takes ``runs/slice/best.pt`` and, when trained, ``runs/errormap``, ``runs/vae`` and
 ``runs/direct3d``. On the validation patients it decides test-time flips (kept only if they
 lower the slice-Dice MAE by TTA_MIN_GAIN), lists the structures every training volume has
-(``always_present``: missing from a whole segmentation, their volume Dice is 0) and fits the presence model (per structure, kept where
-it answers better than the error map's most probable label when fitted and tested on different
+(``always_present``: missing from a whole segmentation, their volume Dice is 0) and the pairs
+always concentric (``concentric``: a case where another structure takes a member's place gets a
+label-swap warning), fits
+the presence model (per structure, kept where it answers better than the error map's most probable label when fitted and tested on different
 validation patients). It keeps an isotonic recalibration of a method where it lowers the MAE
 when fitted and tested on different validation patients, and fits the fusion weights of the
 fast methods (``FUSABLE``); for those two methods both on the segmenters' outputs among the
@@ -40,6 +42,7 @@ import evaluate
 import valcases
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from SegmentationQCLib import labelcheck  # noqa: E402
 from SegmentationQCLib.metrics import within_extent  # noqa: E402
 from SegmentationQCLib.pack import ModelPack, sha256  # noqa: E402
 from SegmentationQCLib.qc import QCEngine, end_slices, slice_flags  # noqa: E402
@@ -91,13 +94,14 @@ def add_models(card: dict, out: Path, previous: dict, previous_dir: Path) -> Non
         card["models"]["manifold"].update(size=96, pixel_mm=2.0, search=SEARCH)
 
 
-def always_present(patients: list[int]) -> list[str]:
-    """The structures the manual labels have in every volume of ``patients``."""
-    have = np.ones(len(valcases.CLASSES), bool)
-    for p in patients:
-        for v in acdc.load_patient(p):
-            have &= [(v.label == valcases.VALUES[k]).any() for k in range(len(valcases.CLASSES))]
-    return [c for c, h in zip(valcases.CLASSES, have) if h]
+def anatomy(patients: list[int]) -> dict:
+    """From the manual labels of ``patients``: the structures every volume has (``always_present``)
+    and the pairs of structures always concentric (``concentric``, SegmentationQCLib/labelcheck.py)."""
+    values = dict(zip(valcases.CLASSES, valcases.VALUES))
+    labels = [(v.label, (v.pixel_mm, v.pixel_mm)) for p in patients for v in acdc.load_patient(p)]
+    have = [all((lab == values[c]).any() for lab, _ in labels) for c in valcases.CLASSES]
+    return {"always_present": [c for c, h in zip(valcases.CLASSES, have) if h],
+            "concentric": labelcheck.concentric_pairs(labels, values)}
 
 
 def fit_rows(rows: dict, on: str = "segmenters") -> list[dict]:
@@ -222,7 +226,7 @@ def main() -> None:
                                   " && python training/train_direct3d.py && python training/make_pack.py"},
     }
     add_models(card, a.out, previous, previous_dir)
-    card["always_present"] = always_present(split["train"])
+    card.update(anatomy(split["train"]))
 
     def engine(methods):
         return QCEngine(ModelPack(a.out, card), "cpu", methods)
@@ -346,6 +350,12 @@ def model_card_md(card: dict) -> str:
     if card.get("always_present"):
         lines += ["", f"Structures the manual labels have in every training volume: {', '.join(card['always_present'])}. "
                       "One segmented on no slice gets volume Dice 0, known rather than estimated."]
+    for pair in card.get("concentric", []):
+        a, b = pair["structures"]
+        lines += ["", f"In every training volume {a} and {b} are concentric (centroids at most {pair['max_mm']} mm apart, "
+                      f"median over the slices) and every other structure lies farther than {labelcheck.SEPARATION:g} "
+                      f"times that from both: a case where another structure takes the place of one of them gets a "
+                      f"warning that the labels look swapped."]
     pres = v.get("presence_crossfit")
     if pres:
         lines += ["", "Slices a structure is missing from (outside gaps): is it there? Wrong answers with the error "

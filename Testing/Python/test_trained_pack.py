@@ -80,6 +80,14 @@ def test_a_structure_missing_from_every_slice_scores_zero_with_a_warning(engine,
     assert res.volume_dice[:2].min() > 0.5 and res.verdict == "fail"
 
 
+def test_labels_in_another_convention_get_a_swap_warning(engine, phantom):
+    image, truth, spacing = phantom
+    assert not any("look swapped" in w for w in engine.check(case_from_arrays(image, truth, spacing)).warnings)
+    mms = np.array([0, 3, 2, 1], truth.dtype)[truth]  # LV 1, RV 3 (M&Ms), read with ACDC's mapping
+    res = engine.check(case_from_arrays(image, mms, spacing))
+    assert [w for w in res.warnings if w.startswith("LV (label 3) and RV (label 1) look swapped")]
+
+
 def test_intervals_bracket_the_prediction(engine, phantom):
     image, truth, spacing = phantom
     res = engine.check(case_from_arrays(image, truth, spacing))
