@@ -13,7 +13,9 @@ are always taken as present.
 
 A whole structure missing from the segmentation is a different question when the pack's
 training volumes always have it (``card["always_present"]``, written by the pack builder): then
-the truth has it too, and its volume Dice is 0, known rather than estimated (``known_absent``).
+the truth has it too, and its volume Dice is 0, known rather than estimated (``known_absent``);
+on the slices where the heart is segmented (another structure) the structure is taken as
+present, since the presence model's features say nothing once a whole structure is missing.
 """
 from __future__ import annotations
 
@@ -74,6 +76,10 @@ def known_absent(seg_area: np.ndarray, classes: list[str], always_present) -> np
     return (seg_area.sum(0) == 0) & np.isin(classes, list(always_present or ()))
 
 
-def zero_volumes(estimates: dict, absent: np.ndarray) -> dict:
-    """``estimates`` (method -> (slice, volume)) with the volume Dice of ``absent`` structures set to 0."""
-    return {m: (sl, np.where(absent, 0.0, vol)) for m, (sl, vol) in estimates.items()}
+def known_absent_estimates(estimates: dict, absent: np.ndarray, seg_area: np.ndarray) -> dict:
+    """``estimates`` (method -> (slice, volume)) for ``absent`` structures (``known_absent``): volume
+    Dice 0, and slice Dice 0 on the slices where another structure is segmented (the heart is there,
+    so the structure is too); elsewhere the slice estimates stand."""
+    on_heart = absent[None, :] & (seg_area > 0).any(1, keepdims=True)
+    return {m: (None if sl is None else np.where(on_heart, 0.0, sl), np.where(absent, 0.0, vol))
+            for m, (sl, vol) in estimates.items()}

@@ -235,7 +235,7 @@ class QCEngine:
                 fuse({k: est[k][i] for k in fusion["methods"] if est[k][i] is not None}, fusion[level], self.pack.classes)
                 for i, level in enumerate(("slice_weights", "volume_weights")))
         absent = presence.known_absent(prep.z_in + prep.z_out, self.pack.classes, self.pack.card.get("always_present"))
-        est = presence.zero_volumes(est, absent)
+        est = presence.known_absent_estimates(est, absent, prep.z_in + prep.z_out)
         notes = [f"{c} is segmented on no slice, but every training volume of model pack {self.pack.name} has it: "
                  f"its volume Dice is 0" for c in np.array(self.pack.classes)[absent]]
         notes += labelcheck.swap_warnings(case.labels, {c: case.class_values[c] for c in self.pack.classes},

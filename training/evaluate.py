@@ -252,10 +252,10 @@ def with_presence(rows: list[dict], model: dict) -> list[dict]:
 
 
 def with_known_absent(rows: list[dict], always_present) -> list[dict]:
-    """Rows whose estimates give volume Dice 0 to structures the segmentation has on no slice and the
-    pack's training volumes always have (as ``QCEngine.check`` reports them)."""
-    return [dict(r, est=presence.zero_volumes(r["est"], presence.known_absent(r["seg_area"], list(CLASSES), always_present)))
-            for r in rows]
+    """Rows whose estimates treat structures the segmentation has on no slice and the pack's training
+    volumes always have as ``QCEngine.check`` does (``presence.known_absent_estimates``)."""
+    return [dict(r, est=presence.known_absent_estimates(
+        r["est"], presence.known_absent(r["seg_area"], list(CLASSES), always_present), r["seg_area"])) for r in rows]
 
 
 def crossfit_presence(rows: list[dict]) -> dict:

@@ -349,7 +349,8 @@ def model_card_md(card: dict) -> str:
         f"{m} {x['in-domain']:.3f} / {x['shifted']:.3f}" for m, x in v["method_volume_mae"].items())]
     if card.get("always_present"):
         lines += ["", f"Structures the manual labels have in every training volume: {', '.join(card['always_present'])}. "
-                      "One segmented on no slice gets volume Dice 0, known rather than estimated."]
+                      "One segmented on no slice gets volume Dice 0, known rather than estimated, and slice Dice 0 "
+                      "wherever another structure is segmented."]
     for pair in card.get("concentric", []):
         a, b = pair["structures"]
         lines += ["", f"In every training volume {a} and {b} are concentric (centroids at most {pair['max_mm']} mm apart, "

@@ -1,7 +1,7 @@
 """Whether a structure is on a slice the segmentation left empty, on hand-computed values."""
 import numpy as np
 
-from SegmentationQCLib.presence import MAX_DISTANCE, absent_dice, features, known_absent, predict, zero_volumes
+from SegmentationQCLib.presence import MAX_DISTANCE, absent_dice, features, known_absent, known_absent_estimates, predict
 
 
 def test_features_are_expected_area_distance_to_the_segmented_extent_and_other_structures():
@@ -42,7 +42,9 @@ def test_a_structure_the_pack_always_has_missing_from_every_slice_has_volume_dic
     assert known_absent(seg, ["A", "B", "C"], ["A", "B", "C"]).tolist() == [False, True, False]
     assert known_absent(seg, ["A", "B", "C"], ["A", "C"]).tolist() == [False, False, False]  # B may be absent
     assert known_absent(seg, ["A", "B", "C"], None).tolist() == [False, False, False]
-    est = zero_volumes({"m": (np.full((2, 3), 0.9), np.full(3, 0.9)), "v": (None, np.full(3, 0.8))},
-                       np.array([False, True, False]))
+    seg = np.array([[4, 0, 0], [0, 0, 0]])  # B missing everywhere; nothing segmented on slice 1
+    est = known_absent_estimates({"m": (np.full((2, 3), 0.9), np.full(3, 0.9)), "v": (None, np.full(3, 0.8))},
+                                 np.array([False, True, False]), seg)
     assert est["m"][1].tolist() == [0.9, 0.0, 0.9] and est["v"][1].tolist() == [0.8, 0.0, 0.8]
-    assert (est["m"][0] == 0.9).all() and est["v"][0] is None  # slice estimates untouched
+    assert est["m"][0].tolist() == [[0.9, 0.0, 0.9], [0.9, 0.9, 0.9]]  # 0 where the heart is segmented
+    assert est["v"][0] is None
