@@ -57,11 +57,10 @@ def swap_warnings(labels: np.ndarray, class_values: dict, pairs: list | None, sp
     """Warnings where a concentric pair (a, b) is broken because another structure c sits where a
     belongs (within SEPARATION * max_mm of b) and a does not: a and c look swapped. Structures
     missing from the case give no evidence either way."""
+    pairs = [p for p in pairs or [] if all(s in class_values for s in p["structures"])]
+    d = offsets(labels, class_values, spacing_rc) if pairs else {}
     out = []
-    for pair in pairs or []:
-        if not all(s in class_values for s in pair["structures"]):
-            continue
-        d = offsets(labels, class_values, spacing_rc)
+    for pair in pairs:
         for a, b in (pair["structures"], pair["structures"][::-1]):
             for c in class_values:
                 if c not in (a, b) and d[c, b] <= SEPARATION * pair["max_mm"] < d[a, b]:
