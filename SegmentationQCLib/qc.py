@@ -234,8 +234,9 @@ class QCEngine:
             est["fused"] = tuple(
                 fuse({k: est[k][i] for k in fusion["methods"] if est[k][i] is not None}, fusion[level], self.pack.classes)
                 for i, level in enumerate(("slice_weights", "volume_weights")))
-        absent = presence.known_absent(prep.z_in + prep.z_out, self.pack.classes, self.pack.card.get("always_present"))
-        est = presence.known_absent_estimates(est, absent, prep.z_in + prep.z_out)
+        seg_area = prep.z_in + prep.z_out
+        absent = presence.known_absent(seg_area, self.pack.classes, self.pack.card.get("always_present"))
+        est = presence.known_absent_estimates(est, absent, seg_area)
         notes = [f"{c} is segmented on no slice, but every training volume of model pack {self.pack.name} has it: "
                  f"its volume Dice is 0" for c in np.array(self.pack.classes)[absent]]
         notes += labelcheck.swap_warnings(case.labels, {c: case.class_values[c] for c in self.pack.classes},
@@ -244,7 +245,7 @@ class QCEngine:
         main_slice = est[main][0] if est[main][0] is not None else slice_d
         card = self.pack.card
         res = QCResult(case=case.name, classes=self.pack.classes, slice_dice=np.clip(main_slice, 0, 1),
-                       volume_dice=np.clip(est[main][1], 0, 1), seg_area=prep.z_in + prep.z_out, truth_area=y_hat,
+                       volume_dice=np.clip(est[main][1], 0, 1), seg_area=seg_area, truth_area=y_hat,
                        spacing=case.spacing, verdict=verdict(np.clip(est[main][1], 0, 1), card["thresholds"]),
                        flags=np.zeros(slice_d.shape, bool), method=main,
                        estimates={k: v for k, v in est.items() if k in need},

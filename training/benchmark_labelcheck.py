@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import valcases
+from benchmark import SOURCES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.labelcheck import swap_warnings  # noqa: E402
@@ -43,11 +44,11 @@ def main() -> None:
             n += 1
             complete += all((case.labels == v).any() for v in valcases.VALUES)
             manual.setdefault(name.split("|")[0], (truth, case.spacing[1:]))
-            for m, values in MAPPINGS.items():
-                counts[m] += bool(swap_warnings(case.labels, values, pairs, case.spacing[1:]))
-            if swap_warnings(case.labels, MAPPINGS[RIGHT], pairs, case.spacing[1:]):
+            warned = {m: bool(swap_warnings(case.labels, v, pairs, case.spacing[1:])) for m, v in MAPPINGS.items()}
+            counts = {m: counts[m] + warned[m] for m in MAPPINGS}
+            if warned[RIGHT]:
                 alarms.append((name, volume_dice(case.labels, truth, valcases.VALUES)))
-        print(f"| {valcases_label(source)} | {n} | {complete} | " + " | ".join(f"{c} ({100 * c / n:.0f} %)" for c in counts.values()) + " |")
+        print(f"| {SOURCES[source]} | {n} | {complete} | " + " | ".join(f"{c} ({100 * c / n:.0f} %)" for c in counts.values()) + " |")
     counts = {m: sum(bool(swap_warnings(t, v, pairs, sp)) for t, sp in manual.values()) for m, v in MAPPINGS.items()}
     print(f"| manual labels | {len(manual)} | {len(manual)} | " + " | ".join(f"{c} ({100 * c / len(manual):.0f} %)" for c in counts.values())
           + " |")
@@ -55,10 +56,6 @@ def main() -> None:
           "where LV, MYO and RV lie: a case missing one of them gives it nothing to go on.")
     print("\nFalse alarms (true volume Dice LV / MYO / RV): " + "; ".join(
         f"{n} ({' / '.join(f'{x:.2f}' for x in d)})" for n, d in alarms))
-
-
-def valcases_label(source: str) -> str:
-    return {"zoo": "training-family segmenters", "heldout": "unseen segmenter family", "shifted": "shifted domain"}[source]
 
 
 if __name__ == "__main__":
