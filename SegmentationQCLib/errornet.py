@@ -18,13 +18,12 @@ class ErrorNet(UNet):
         super().__init__(1 + n_classes, 1 + n_classes, base, depth)
 
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return error_probability(x, self(x))
+        return error_probability(x, torch.softmax(self(x), 1))
 
 
-def error_probability(x: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, 1, h, w) probability that the label in ``x``'s one-hot channels is wrong, and
-    (N, 1+K, h, w) the manual label's distribution (background first), from the network's logits."""
+def error_probability(x: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 1, h, w) probability that the label in ``x``'s one-hot channels is wrong, and ``q``,
+    the network's (N, 1+K, h, w) distribution of the manual label (background first)."""
     given = x[:, 1:]
     given = torch.cat([1 - given.sum(1, keepdim=True).clamp(max=1), given], 1)
-    q = torch.softmax(logits, 1)
     return 1 - (q * given).sum(1, keepdim=True), q

@@ -34,3 +34,15 @@ def channel_argmax(t: torch.Tensor, keepdim: bool = False) -> torch.Tensor:
     """Index of the largest channel (dim 1; the first on ties), as ``argmax(1)``, which is many
     times slower on CPU for a channel axis."""
     return t.max(1, keepdim=keepdim).indices
+
+
+def flip_mean(fn, x: torch.Tensor, flips, maps: bool = False):
+    """The mean of ``fn`` (a tensor or a tuple of tensors) over ``x`` and its copies flipped along
+    each tuple of dims in ``flips``; ``maps``: the outputs are maps of ``x``'s grid, flipped back."""
+    outs = []
+    for f in [()] + [tuple(f) for f in flips]:
+        y = fn(torch.flip(x, f) if f else x)
+        outs.append(torch.flip(y, f) if maps and f else y)
+    if isinstance(outs[0], tuple):
+        return tuple(torch.stack(o).mean(0) for o in zip(*outs))
+    return torch.stack(outs).mean(0)

@@ -17,7 +17,7 @@ from .calibration import apply as calibrate
 from .case import Case
 from .errornet import error_probability
 from .errors import InputError
-from .inference import channel_argmax, channels_last, optimise
+from .inference import channel_argmax, channels_last, flip_mean, optimise
 from .intervals import bounds, scale
 from .methods import direct3d_estimate, errormap_estimates, fuse, manifold_estimates
 from .pack import ModelPack, load_pack
@@ -146,18 +146,20 @@ class QCEngine:
     def predict_slices(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(S, K) Dice, MVSF and area (in AREA_UNIT ROI pixels), averaged over flips if the pack says so."""
         x = channels_last(x.to(self.device))
-        flips = [(), (2,), (3,), (2, 3)] if self.pack.card.get("tta", False) else [()]
-        outs = [self.slice_model(torch.flip(x, f) if f else x) for f in flips]
-        return tuple(torch.stack([o[i] for o in outs]).mean(0).double().cpu().numpy() for i in range(3))
+        flips = [(2,), (3,), (2, 3)] if self.pack.card.get("tta", False) else []
+        return tuple(t.double().cpu().numpy() for t in flip_mean(self.slice_model, x, flips))
 
     @torch.inference_mode()
     def error_map(self, case: Case, prep: Prepared):
         """(S, H, W) P(label wrong) on the case grid, the QI, per-slice error fractions and the
         error-map Dice estimates (slice, volume), and the (S, K) manual-label area (mm²) it expects.
 
-        Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
+        The network's label distribution is averaged over the card's ``flips`` of the input (flipped
+        back). Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
         x = channels_last(prep.x.to(self.device))
-        p_roi, q = (t.float().cpu().contiguous() for t in error_probability(x, self.error_model(x)))
+        q = flip_mean(lambda t: torch.softmax(self.error_model(t), 1), x,
+                      self.pack.card["models"]["errormap"].get("flips", []), maps=True)
+        p_roi, q = (t.float().cpu().contiguous() for t in error_probability(x, q))
         p = to_native(p_roi, prep.theta, case.labels.shape[1:])[:, 0].numpy()
         seg = prep.x[:, 1:].sum(1, keepdim=True) > 0
         fg = np.isin(case.labels, [case.class_values[c] for c in self.pack.classes])

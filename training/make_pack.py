@@ -3,8 +3,9 @@
     python training/make_pack.py [--out SegmentationQCLib/packs/acdc-cardiac] [--reuse-rows] [--fit-on segmenters|all]
 
 Takes ``runs/slice/best.pt`` and, when trained, ``runs/errormap``, ``runs/vae`` and
-``runs/direct3d``. On the validation patients it decides test-time flips (kept only if they
-lower the slice-Dice MAE by TTA_MIN_GAIN), lists the structures every training volume has
+``runs/direct3d``. On the validation patients it decides test-time flips of the slice network
+(kept only if they lower the slice-Dice MAE by TTA_MIN_GAIN) and of the error-map network
+(ERRORMAP_FLIPS, kept if they lower its in-domain volume-Dice MAE), lists the structures every training volume has
 (``always_present``: missing from a whole segmentation, their volume Dice is 0) and the pairs
 always concentric (``concentric``: a case where another structure takes a member's place gets a
 label-swap warning), fits
@@ -53,6 +54,7 @@ RUNS = HERE / "runs"
 BUNDLED = ROOT / "SegmentationQCLib" / "packs" / "acdc-cardiac"
 FLAG_EXCLUDE_ENDS = 1  # slice-flag thresholds are fitted away from the basal/apical ends, as the paper flags
 TTA_MIN_GAIN = 0.005  # flips quadruple the slice network's time: kept only for this much less slice-Dice MAE
+ERRORMAP_FLIPS = [[3]]  # a left-right flip, averaged with the plain input: doubles the error-map network's time
 SEARCH = {"steps": 30, "lr": 0.05, "tol": 1e-3, "seg_weight": 1.0}  # latent search (see docs/benchmark.md)
 FLAG_RATE = 0.04  # slice-flag thresholds flag at most this share of validation slices acceptable for every structure
 FLAG_QUANTILES = (0.05, 0.04, 0.03, 0.025, 0.02, 0.015, 0.01, 0.0075, 0.005)  # per-structure quantiles tried, largest first
@@ -206,7 +208,7 @@ def main() -> None:
     slice_run = RUNS / MODELS["slice"][0] / "config.json"
     seed = json.loads(slice_run.read_text())["seed"] if slice_run.exists() else previous["training"]["seed"]
     card = {
-        "name": "acdc-cardiac", "version": "1.5.0", "date": datetime.date.today().isoformat(),
+        "name": "acdc-cardiac", "version": "1.6.0", "date": datetime.date.today().isoformat(),
         "description": "Segmentation QC for cardiac cine MRI short-axis stacks (LV cavity, LV myocardium, RV cavity).",
         "classes": ["LV", "MYO", "RV"], "label_values": {"LV": 3, "MYO": 2, "RV": 1},
         "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
@@ -235,7 +237,8 @@ def main() -> None:
         return valcases.score(e, "zoo", a.zoo) + valcases.score(e, "synthetic", a.zoo)
 
     methods = [m for m in ("slice", "errormap", "manifold", "direct3d") if m in card["models"]]
-    key = {"weights": {m: card["models"][m]["sha256"] for m in methods}, "search": SEARCH, "zoo": zoo_fingerprint(a.zoo),
+    key = {"weights": {m: card["models"][m]["sha256"] for m in methods}, "search": SEARCH, "errormap_flips": ERRORMAP_FLIPS,
+           "zoo": zoo_fingerprint(a.zoo),
            "cases": cases_fingerprint()}
     cache = RUNS / "make_pack_rows.pkl"
     saved = pickle.loads(cache.read_bytes()) if a.reuse_rows and cache.exists() else {}
@@ -248,8 +251,19 @@ def main() -> None:
             r = in_domain(engine(["slice"]))
             saved["tta_mae"][tta] = float(np.mean([np.abs(x["pred_slice"] - x["true_slice"]).mean() for x in r]))
             print(f"tta={tta}: validation slice-Dice MAE {saved['tta_mae'][tta]:.4f}", flush=True)
+        if "errormap" in card["models"]:
+            saved["errormap_flips_mae"] = []
+            for flips in ([], ERRORMAP_FLIPS):
+                card["models"]["errormap"]["flips"] = flips
+                r = in_domain(engine(["errormap"]))
+                saved["errormap_flips_mae"].append(float(np.mean([np.abs(x["pred_vol"] - x["true_vol"]) for x in r])))
+                print(f"error-map flips {flips}: validation volume-Dice MAE {saved['errormap_flips_mae'][-1]:.4f}",
+                      flush=True)
     tta_mae = saved["tta_mae"]
     card["tta"] = tta_mae[False] - tta_mae[True] >= TTA_MIN_GAIN
+    if "errormap_flips_mae" in saved:
+        without, with_flips = saved["errormap_flips_mae"]
+        card["models"]["errormap"]["flips"] = ERRORMAP_FLIPS if with_flips < without else []
     if "rows" not in saved:
         e = engine(methods)
         saved["rows"] = {"in-domain": in_domain(e), "shifted": valcases.score(e, "shifted", a.zoo)}
@@ -313,6 +327,7 @@ def main() -> None:
         "recalibration_crossfit": gains,
         "presence_crossfit": presence_crossfit,
         "slice_mae_without_with_flips": [round(tta_mae[False], 4), round(tta_mae[True], 4)],
+        "errormap_volume_mae_without_with_flips": [round(x, 4) for x in saved.get("errormap_flips_mae", [])],
         "method_volume_mae": {m: {k: round(float(np.mean([v[c]["vol_mae"] for c in valcases.CLASSES])), 4)
                                   for k, v in sc.items()} for m, sc in scores.items()},
         "sources": "validation patients: training-family segmenters (clean and attacked) and synthetic failures; "
@@ -338,6 +353,10 @@ def model_card_md(card: dict) -> str:
              f"Input: a {card['preprocessing']['roi_size']}-pixel ROI at {card['preprocessing']['pixel_mm']} mm "
              f"(image + one channel per structure). Test-time flips: {card['tta']} (validation slice-Dice MAE "
              f"without / with: {' / '.join(str(x) for x in v['slice_mae_without_with_flips'])}). "
+             + (f"Error-map network flips: {card['models']['errormap']['flips']} (validation volume-Dice MAE of the "
+                f"error-map method without / with {ERRORMAP_FLIPS}: "
+                f"{' / '.join(str(x) for x in v['errormap_volume_mae_without_with_flips'])}). "
+                if v.get("errormap_volume_mae_without_with_flips") else "") +
              f"Default method: `{card['default_methods'][0]}`.", "",
              f"## Validation of the default method ({v['cases']} cases, {v['slices']} slices)",
              "| structure | volume-Dice MAE | r | slice-Dice MAE | accuracy at 0.7 |", "|---|---|---|---|---|"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from SegmentationQCLib.errornet import ErrorNet
-from SegmentationQCLib.inference import channels_last, optimise
+from SegmentationQCLib.inference import channels_last, flip_mean, optimise
 from SegmentationQCLib.slicenet import SliceQCNet
 
 
@@ -30,3 +30,16 @@ def test_optimised_network_folds_batchnorm_and_keeps_outputs(net):
         want, got = net(x), fast(channels_last(x))
     for a, b in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)):
         assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_flip_mean_flips_maps_back_and_averages():
+    x = torch.arange(2 * 1 * 2 * 3, dtype=torch.float32).view(2, 1, 2, 3)
+    left_cumsum = lambda t: t.cumsum(3)  # noqa: E731 - not flip-equivariant
+    got = flip_mean(left_cumsum, x, [(3,)], maps=True)
+    want = (x.cumsum(3) + x.flip(3).cumsum(3).flip(3)) / 2  # right-to-left sums, flipped back
+    assert torch.equal(got, want)
+    assert torch.equal(flip_mean(left_cumsum, x, []), x.cumsum(3))
+    per_image = lambda t: (t[:, :, 0, 0], t.sum((1, 2, 3)))  # noqa: E731 - tuples, no flip back
+    corner, total = flip_mean(per_image, x, [(2,), (3,), (2, 3)])
+    assert torch.equal(corner, x[:, :, [0, 0, -1, -1], [0, -1, 0, -1]].mean(2))
+    assert torch.equal(total, x.sum((1, 2, 3)))

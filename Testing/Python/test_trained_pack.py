@@ -115,3 +115,22 @@ def test_repair_puts_back_misplaced_and_relabelled_slices(engine, phantom):
     np.testing.assert_array_equal(fix.labels[moved], truth[moved])  # realigned, not interpolated
     missed = [i for i, what in where.items() if "missing" in what]
     assert slice_dice(fix.labels[missed], truth[missed], [3, 2])[0].min() > 0.8  # interpolated
+
+
+def test_error_map_reads_a_mirrored_heart_as_the_heart_mirrored(engine):
+    """The card's ``flips`` average the error-map network over left-right mirror images, which
+    makes the error map equivariant to that mirror (without them it is only nearly so)."""
+    image, truth, spacing = short_axis_stack(seed=0)
+    damaged = damage_for_demo(truth)[0]
+    assert engine.pack.card["models"]["errormap"]["flips"] == [[3]]
+
+    def emap(eng, img, seg):
+        return eng.check(case_from_arrays(img, seg, spacing), error_map=True).error_map
+
+    want = emap(engine, image, damaged)[..., ::-1]
+    got = emap(engine, image[..., ::-1].copy(), damaged[..., ::-1].copy())
+    assert np.abs(got - want).max() < 1e-3
+    plain = QCEngine(device="cpu")
+    plain.pack.card["models"]["errormap"]["flips"] = []
+    unflipped = emap(plain, image[..., ::-1].copy(), damaged[..., ::-1].copy())
+    assert np.abs(unflipped - emap(plain, image, damaged)[..., ::-1]).max() > 0.05
