@@ -351,7 +351,7 @@ def model_card_md(card: dict) -> str:
              f"Validation patients: {card['training']['validation_patients']}.", "",
              "## Models", models, "",
              f"Input: a {card['preprocessing']['roi_size']}-pixel ROI at {card['preprocessing']['pixel_mm']} mm "
-             f"(image + one channel per structure). Test-time flips: {card['tta']} (validation slice-Dice MAE "
+             f"(image + one channel per structure). Slice-network test-time flips: {card['tta']} (validation slice-Dice MAE "
              f"without / with: {' / '.join(str(x) for x in v['slice_mae_without_with_flips'])}). "
              + (f"Error-map network flips: {card['models']['errormap']['flips']} (validation volume-Dice MAE of the "
                 f"error-map method without / with {ERRORMAP_FLIPS}: "
