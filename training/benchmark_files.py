@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "runs" / "files_check")
     ap.add_argument("--permute", action="store_true", help="also score the files stored with permuted, flipped axes")
     a = ap.parse_args()
+    a.out = a.out.resolve()  # `segqc batch` runs from the repository root
     scored = {}
     for permute in (False, True) if a.permute else (False,):
         tag = "_permuted" if permute else ""
@@ -95,6 +96,7 @@ def print_table(ok: list[dict]) -> None:
         low, high = (np.array([float(r[f"{k}_{c}"]) for r in ok]) for k in ("low", "high"))
         print(f"| {c} | {np.abs(pred - true).mean():.3f} | {np.corrcoef(pred, true)[0, 1]:.3f} "
               f"| {100 * np.mean((low <= true) & (true <= high)):.1f} % | {100 * np.mean((pred < 0.7) == (true < 0.7)):.1f} % |")
+
 
 if __name__ == "__main__":
     main()
