@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
-from SegmentationQCLib.preprocess import roi_centre, roi_theta, sample, to_native
+from SegmentationQCLib.preprocess import percentile, roi_centre, roi_theta, sample, to_native
 
 
 def test_roi_centre_is_the_median_of_labelled_pixels():
@@ -25,3 +26,17 @@ def test_one_shared_roi_matrix_samples_like_one_matrix_per_slice():
     roi = sample(vol, shared, 16, "bilinear")
     assert torch.allclose(roi[1:], sample(vol, per_slice, 16, "bilinear")[1:])
     assert torch.allclose(to_native(roi, shared, (30, 26))[1:], to_native(roi, per_slice, (30, 26))[1:], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["image", "ties", "subsample misleads"])
+def test_percentile_is_numpys(kind):
+    rng = np.random.default_rng(0)
+    if kind == "image":
+        a = rng.gamma(2.0, 100.0, (6, 200, 180)).astype(np.float32)
+    elif kind == "ties":
+        a = rng.integers(0, 4, (5, 100, 100)).astype(np.int16)
+    else:  # the strided subsample sees only the large values: the threshold is too high, all is sorted
+        a = rng.random(100_000)
+        a[::10] = 1000 + np.arange(10_000)
+    for q in (0.0, 50.0, 98.7, 99.0, 100.0):
+        assert percentile(a, q) == np.percentile(a, q)
