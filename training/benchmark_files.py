@@ -70,8 +70,9 @@ def main() -> None:
     for permute in (False, True) if a.permute else (False,):
         tag = "_permuted" if permute else ""
         manifest = write_cases(a.preds.split(","), a.zoo, a.out / f"cases{tag}", permute)
-        subprocess.run([sys.executable, "-m", "SegmentationQCLib.cli", "batch", str(manifest), "-o",
-                        str(a.out / f"results{tag}")], check=True, cwd=HERE.parent)
+        if subprocess.run([sys.executable, "-m", "SegmentationQCLib.cli", "batch", str(manifest), "-o",
+                           str(a.out / f"results{tag}")], cwd=HERE.parent).returncode:
+            sys.exit(f"benchmark_files.py: segqc batch failed on {manifest} (its message is above)")
         rows = list(csv.DictReader(open(a.out / f"results{tag}" / "results.csv")))
         ok = [r for r in rows if r["status"] == "ok"]
         scored[permute] = {r["case"]: r for r in ok}

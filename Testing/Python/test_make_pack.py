@@ -78,3 +78,13 @@ def test_breakdown_refuses_a_missing_pack_in_one_sentence(monkeypatch, tmp_path)
     with pytest.raises(SystemExit) as e:
         breakdown.main()
     assert str(e.value).startswith("breakdown: no model pack at") and "\n" not in str(e.value)
+
+
+def test_benchmark_files_stops_in_one_sentence_when_the_batch_fails(monkeypatch, tmp_path):
+    import benchmark_files
+
+    monkeypatch.setattr(benchmark_files, "write_cases", lambda *args: tmp_path / "cases" / "manifest.csv")  # not written
+    monkeypatch.setattr(sys, "argv", ["benchmark_files.py", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as e:
+        benchmark_files.main()
+    assert str(e.value).startswith("benchmark_files.py: segqc batch failed on") and "\n" not in str(e.value)
