@@ -236,6 +236,15 @@ def main() -> None:
     def in_domain(e):
         return valcases.score(e, "zoo", a.zoo) + valcases.score(e, "synthetic", a.zoo)
 
+    def option_maes(name: str, options, apply, method: str, error) -> list[float]:
+        """The in-domain mean ``error`` of ``method`` with each option of a card setting applied."""
+        out = []
+        for option in options:
+            apply(option)
+            out.append(float(np.mean([error(x) for x in in_domain(engine([method]))])))
+            print(f"{name} {option}: validation MAE {out[-1]:.4f}", flush=True)
+        return out
+
     methods = [m for m in ("slice", "errormap", "manifold", "direct3d") if m in card["models"]]
     key = {"weights": {m: card["models"][m]["sha256"] for m in methods}, "search": SEARCH, "errormap_flips": ERRORMAP_FLIPS,
            "zoo": zoo_fingerprint(a.zoo),
@@ -245,23 +254,16 @@ def main() -> None:
     if saved.get("key") == key:
         print(f"validation rows from {cache} (same weights, zoo and cases)", flush=True)
     else:
-        saved = {"key": key, "tta_mae": {}}
-        for tta in (False, True):
-            card["tta"] = tta
-            r = in_domain(engine(["slice"]))
-            saved["tta_mae"][tta] = float(np.mean([np.abs(x["pred_slice"] - x["true_slice"]).mean() for x in r]))
-            print(f"tta={tta}: validation slice-Dice MAE {saved['tta_mae'][tta]:.4f}", flush=True)
-        if "errormap" in card["models"]:
-            saved["errormap_flips_mae"] = []
-            for flips in ([], ERRORMAP_FLIPS):
-                card["models"]["errormap"]["flips"] = flips
-                r = in_domain(engine(["errormap"]))
-                saved["errormap_flips_mae"].append(float(np.mean([np.abs(x["pred_vol"] - x["true_vol"]) for x in r])))
-                print(f"error-map flips {flips}: validation volume-Dice MAE {saved['errormap_flips_mae'][-1]:.4f}",
-                      flush=True)
+        saved = {"key": key, "tta_mae": dict(zip((False, True), option_maes(
+            "slice-network flips", (False, True), lambda t: card.update(tta=t), "slice",
+            lambda x: np.abs(x["pred_slice"] - x["true_slice"]).mean())))}
     tta_mae = saved["tta_mae"]
     card["tta"] = tta_mae[False] - tta_mae[True] >= TTA_MIN_GAIN
-    if "errormap_flips_mae" in saved:
+    if "errormap" in card["models"]:
+        if "errormap_flips_mae" not in saved:
+            saved["errormap_flips_mae"] = option_maes(
+                "error-map flips", ([], ERRORMAP_FLIPS), lambda f: card["models"]["errormap"].update(flips=f),
+                "errormap", lambda x: np.abs(x["pred_vol"] - x["true_vol"]).mean())
         without, with_flips = saved["errormap_flips_mae"]
         card["models"]["errormap"]["flips"] = ERRORMAP_FLIPS if with_flips < without else []
     if "rows" not in saved:
