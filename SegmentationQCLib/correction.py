@@ -18,8 +18,10 @@ volumes (``training/benchmark_correction.py --split training``; docs/benchmark.m
 A flag is per slice and structure group (``groups``: structures rebuilt together). A run of
 more than ``MAX_RUN`` consecutive flagged slices is not repaired: its good neighbours are too far
 apart to stand in for it (on validation, repairing such runs, mostly small end-systolic apical
-slices, raised the LV volume error; see docs/benchmark.md). Those slices stay flagged and are
-listed as not rebuilt.
+slices, raised the LV volume error; see docs/benchmark.md), except its slices whose predicted Dice
+is below ``SURE_WRONG`` for a structure of the group (an erased slice beside two doubtful ones): they
+are rebuilt, the run's other slices standing as their neighbours. The other slices of such a run stay
+flagged and are listed as not rebuilt.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from .metrics import MYOCARDIUM_DENSITY_G_PER_ML
 CARDIAC_GROUPS = (("LV", "MYO"), ("RV",))
 _FAR = 1e3  # signed distance given to a structure absent from a slice (mm)
 MAX_RUN = 2  # longest run of consecutive flagged slices that is repaired
+SURE_WRONG = 0.1  # inside a longer run, a slice predicted below this Dice is still repaired
 MAX_SHIFT_MM = 30.0  # largest in-plane move tried when realigning a flagged slice
 REALIGN_AGREE = 0.7  # mean Dice with the neighbours' interpolation a realigned slice needs
 SHIFT_MARGIN = 0.03  # a realigned slice stays in place unless moving it agrees better by more than this
@@ -69,9 +72,17 @@ def short_runs(flags: np.ndarray, max_run: int = MAX_RUN) -> np.ndarray:
     return out
 
 
-def repair_flags(flags: np.ndarray, classes: list[str], groups=CARDIAC_GROUPS, max_run: int = MAX_RUN) -> np.ndarray:
-    """(S, K) the flags that are repaired: spread over the structure groups, short runs only."""
-    return short_runs(group_flags(flags, classes, groups), max_run)
+def repair_flags(flags: np.ndarray, classes: list[str], groups=CARDIAC_GROUPS, max_run: int = MAX_RUN,
+                 dice: np.ndarray | None = None, sure: float = SURE_WRONG) -> np.ndarray:
+    """(S, K) the flags that are repaired: spread over the structure groups, short runs only. With the
+    predicted slice ``dice`` (S, K), a longer run also has its slices whose group has a structure
+    predicted below ``sure`` repaired, where they make short runs of their own (the rest of the run
+    are their neighbours). The result is its own repair flags."""
+    grouped = group_flags(flags, classes, groups)
+    out = short_runs(grouped, max_run)
+    if dice is not None:
+        out |= short_runs(grouped & ~out & group_flags(dice < sure, classes, groups), max_run)
+    return out
 
 
 def corrected_areas(areas: np.ndarray, flags: np.ndarray) -> np.ndarray:
@@ -307,8 +318,13 @@ def realigned_for(case, result, groups=CARDIAC_GROUPS, agree: float | None = REA
     """``realigned_slices`` of a checked case ({} when ``agree`` is None)."""
     if agree is None:
         return {}
-    return realigned_slices(case.labels, result.flags, result.classes, case.class_values, case.spacing[1:], groups,
-                            agree)
+    return realigned_slices(case.labels, repairs(result, groups), result.classes, case.class_values,
+                            case.spacing[1:], groups, agree)
+
+
+def repairs(result, groups=CARDIAC_GROUPS) -> np.ndarray:
+    """``repair_flags`` of a checked case, its predicted slice Dice deciding inside long runs."""
+    return repair_flags(result.flags, result.classes, groups, dice=result.slice_dice)
 
 
 def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
@@ -317,13 +333,13 @@ def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
     ``use_surrogate``: let the result's surrogate guide the rebuild where it agrees.
     ``realign_agree``: the agreement a flagged slice's own segmentation, moved and relabelled,
     needs with its neighbours to be kept (``realigned_slices``); None interpolates every slice."""
-    classes = result.classes
+    classes, repair = result.classes, repairs(result, groups)  # its own repair flags: passed on unchanged
     realigned = realigned_for(case, result, groups, realign_agree)
-    labels, rebuilt = rebuild_slices(case.labels, result.flags, classes, case.class_values, case.spacing[1:], groups,
+    labels, rebuilt = rebuild_slices(case.labels, repair, classes, case.class_values, case.spacing[1:], groups,
                                      result.surrogate if use_surrogate else None, realigned=realigned)
-    left = group_flags(result.flags, classes, groups) & ~repair_flags(result.flags, classes, groups)
+    left = group_flags(result.flags, classes, groups) & ~repair
     moved = {i for i, _ in rebuilt}
-    fixed = corrected_structure_areas(result.seg_area, result.flags, classes, groups, realigned)
+    fixed = corrected_structure_areas(result.seg_area, repair, classes, groups, realigned)
     return Correction(labels=labels, rebuilt=rebuilt,
                       not_rebuilt=[(int(i), classes[k]) for i, k in zip(*np.nonzero(left))],
                       kept=sorted(i for i in realigned if i not in moved), areas=fixed,

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import metrics  # noqa: E402
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
 from SegmentationQCLib.correction import (REALIGN_AGREE, correct, corrected_structure_areas,  # noqa: E402
-                                         realigned_for)
+                                         realigned_for, repairs)
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
 
 VALUES = valcases.VALUES
@@ -138,9 +138,9 @@ def main() -> None:
                 # where the measurement error comes from
                 only_damaged, others = np.zeros_like(res.flags), res.flags.copy()
                 only_damaged[i], others[i] = res.flags[i], True
-                split = [np.abs(corrected_structure_areas(res.seg_area, f, res.classes, realigned=realigned_for(
-                    case, dataclasses.replace(res, flags=f), agree=sweep[0])).sum(0) - true_area) / true_area
-                         for f in (only_damaged, others)]
+                split = [np.abs(corrected_structure_areas(res.seg_area, repairs(r), res.classes, realigned=realigned_for(
+                    case, r, agree=sweep[0])).sum(0) - true_area) / true_area
+                         for r in (dataclasses.replace(res, flags=f) for f in (only_damaged, others))]
                 other = np.ones(len(good), bool)
                 other[i] = False
                 ok = good_ok.copy()

@@ -4,9 +4,9 @@ import pytest
 from scipy import ndimage
 
 from SegmentationQCLib import metrics
-from SegmentationQCLib.correction import (MAX_RUN, corrected_areas, corrected_structure_areas, ejection, group_flags,
-                                         interpolate, measurements, neighbours, realign, realigned_slices,
-                                         rebuild_slices, sdf, short_runs)
+from SegmentationQCLib.correction import (MAX_RUN, SURE_WRONG, corrected_areas, corrected_structure_areas, ejection,
+                                         group_flags, interpolate, measurements, neighbours, realign,
+                                         realigned_slices, rebuild_slices, repair_flags, sdf, short_runs)
 
 CLASSES = ["LV", "MYO", "RV"]
 VALUES = {"LV": 3, "MYO": 2, "RV": 1}
@@ -57,6 +57,27 @@ def test_runs_longer_than_max_run_are_left_as_they_are(stack):
     long_run[2:3 + MAX_RUN] = True
     out, rebuilt = rebuild_slices(truth, long_run, CLASSES, VALUES, spacing[1:])
     assert rebuilt == [] and np.array_equal(out, truth)
+
+
+def test_a_surely_wrong_slice_inside_a_long_run_is_still_repaired():
+    flags = np.zeros((7, 3), bool)
+    flags[2:5, 1] = True  # three doubtful myocardium slices in a row: too long a run for LV + MYO
+    flags[3] = True  # the middle one is erased: every structure flagged
+    dice = np.full((7, 3), 0.9)
+    dice[2:5, 1] = 0.5
+    dice[3] = 0.0
+    plain = repair_flags(flags, CLASSES)
+    np.testing.assert_array_equal(plain[:, :2], np.zeros((7, 2), bool))  # the whole run is left
+    sure = repair_flags(flags, CLASSES, dice=dice)
+    expected = np.zeros((7, 3), bool)
+    expected[3] = True  # only the surely wrong slice, rebuilt from the run's other slices
+    np.testing.assert_array_equal(sure, expected)
+    np.testing.assert_array_equal(repair_flags(sure, CLASSES), sure)  # its own repair flags
+    dice[3, :2] = SURE_WRONG  # not below: the run is left again
+    np.testing.assert_array_equal(repair_flags(flags, CLASSES, dice=dice)[:, :2], plain[:, :2])
+    areas = np.tile(np.arange(1.0, 8.0)[:, None], (1, 3))
+    areas[3] = 0.0
+    np.testing.assert_allclose(corrected_structure_areas(areas, sure, CLASSES)[3], [4.0, 4.0, 4.0])
 
 
 @pytest.mark.parametrize("bad", [4, 0])
