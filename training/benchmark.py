@@ -26,6 +26,7 @@ import torch
 
 import evaluate
 import valcases
+from timing import median_ms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.case import case_from_arrays, read_case  # noqa: E402
@@ -74,16 +75,6 @@ def error_map_table(rows: dict) -> str:
             lines.append(f"| {SOURCES[src]} | {e['n']} | {e['n_failing']} | {e['dice_failing']:.3f} | {e['dice_all']:.3f} "
                          f"| {e['qi_r']:.3f} |")
     return "\n".join(lines)
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(1e3 * (time.perf_counter() - t))
-    return float(np.median(ts))
 
 
 def speed(engines: list[QCEngine], zoo: Path) -> str:

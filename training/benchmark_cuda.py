@@ -24,6 +24,7 @@ from SegmentationQCLib.case import case_from_arrays  # noqa: E402
 from SegmentationQCLib.direct3d import ResNet50_3D  # noqa: E402
 from SegmentationQCLib.phantom import damage_for_demo, short_axis_stack  # noqa: E402
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 
 def phantoms(n: int) -> list:
@@ -52,18 +53,6 @@ def differences(cpu: list, gpu: list, methods: list[str]) -> dict:
         d["flags differing"] = d.get("flags differing", 0) + int((a.flags != b.flags).sum())
         d["verdicts differing"] = d.get("verdicts differing", 0) + int(a.verdict != b.verdict)
     return d
-
-
-def median_ms(fn, repeats: int = 20) -> float:
-    fn()
-    ts = []
-    for _ in range(repeats):
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        ts.append(1e3 * (time.perf_counter() - t))
-    return float(np.median(ts))
 
 
 def main() -> None:
@@ -99,13 +88,13 @@ def main() -> None:
     ref = ResNet50_3D().eval().cuda()
     x = torch.randn(1, 5, 8, 224, 224, device="cuda")
     with torch.no_grad():
-        rob = median_ms(lambda: ref(x))
+        rob = median_ms(lambda: ref(x), 20, torch.cuda.synchronize)
     s = case.image.shape
     print(f"\n| on the GPU ({s[0]} slices, {s[1]}x{s[2]}) | median ms | of which preprocessing (CPU) | share of the 3D ResNet-50 |")
     print("|---|---|---|---|")
     for m in methods:
         e = QCEngine(a.pack, "cuda", [m])
-        t = median_ms(lambda: e.check(case))
+        t = median_ms(lambda: e.check(case), 20, torch.cuda.synchronize)
         tag = f"check, method {m}" + (" (default)" if m == default.methods[0] else "")
         print(f"| {tag} | {t:.1f} | {e.check(case).timings_ms['preprocess']:.1f} | {100 * t / rob:.0f} % |")
     print(f"| Robinson-style 3D ResNet-50, one forward pass (5x8x224x224) | {rob:.1f} | | 100 % |")
