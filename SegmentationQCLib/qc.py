@@ -253,9 +253,7 @@ class QCEngine:
                        estimates={k: v for k, v in est.items() if k in need},
                        model={"name": self.pack.name, "version": self.pack.version},
                        slice_axis=case.slice_axis, warnings=list(case.warnings) + notes, **extra)
-        _add_intervals(res, card.get("intervals", {}).get(main))
-        if res.volume_low is not None:
-            res.volume_low, res.volume_high = (np.where(absent, 0.0, b) for b in (res.volume_low, res.volume_high))
+        _add_intervals(res, card.get("intervals", {}).get(main), absent)
         res.flags = flag_slices(res, card["thresholds"]["slice_flag"], flag_on, exclude_ends,
                                 card["thresholds"].get("slice_dip"))
         timings["total"] = 1e3 * (time.perf_counter() - t0)
@@ -304,10 +302,11 @@ def end_slices(seg_area: np.ndarray, n: int) -> np.ndarray:
     return (s < present[0] + n) | (s > present[-1] - n)
 
 
-def _add_intervals(res: QCResult, intervals: dict | None) -> None:
-    """Conformal bounds from the card (see ``intervals.bounds``)."""
+def _add_intervals(res: QCResult, intervals: dict | None, absent: np.ndarray) -> None:
+    """Conformal bounds from the card (see ``intervals.bounds``); a structure known to be missing
+    (``absent``, (K,)) has volume Dice 0 and bounds 0."""
     if intervals:
         res.slice_low, res.slice_high = bounds(res.slice_dice, intervals["slice"], res.classes,
                                                scale(intervals["slice"], res.estimates, 0))
-        res.volume_low, res.volume_high = bounds(res.volume_dice, intervals["volume"], res.classes,
-                                                 scale(intervals["volume"], res.estimates, 1))
+        res.volume_low, res.volume_high = (np.where(absent, 0.0, b) for b in bounds(
+            res.volume_dice, intervals["volume"], res.classes, scale(intervals["volume"], res.estimates, 1)))
