@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import presence
+from .calibration import apply as calibrate
 from .inference import channel_argmax
 from .metrics import dice_from_counts
 from .preprocess import roi_theta, sample, to_native
@@ -88,3 +90,23 @@ def fuse(estimates: dict, weights: dict, classes) -> np.ndarray:
         wv = np.array([weights[m][c] for c in classes])
         out = est * wv if out is None else out + est * wv
     return out
+
+
+def finish(est: dict, card: dict, classes, seg_area: np.ndarray, fused: bool = True) -> tuple[dict, np.ndarray]:
+    """The card's steps after scoring, in the engine's order: each method's recalibration, the
+    ``fused`` estimate (when asked for and the card has a fusion), then the structures known to be
+    missing set to Dice 0. ``est``: method -> (slice (S, K) or None, volume (K,)); ``seg_area``:
+    (S, K) segmented voxels. Returns the estimates and the (K,) known-absent structures."""
+    est = dict(est)
+    for k, (sl, vo) in est.items():
+        cal = card.get("calibration", {}).get(k)
+        if cal:
+            est[k] = (calibrate(sl, cal["slice"], classes) if sl is not None and "slice" in cal else sl,
+                      calibrate(vo, cal["volume"], classes) if "volume" in cal else vo)
+    if fused and "fusion" in card:
+        fusion = card["fusion"]
+        est["fused"] = tuple(
+            fuse({k: est[k][i] for k in fusion["methods"] if est[k][i] is not None}, fusion[level], classes)
+            for i, level in enumerate(("slice_weights", "volume_weights")))
+    absent = presence.known_absent(seg_area, classes, card.get("always_present"))
+    return presence.known_absent_estimates(est, absent, seg_area), absent

@@ -13,13 +13,12 @@ import numpy as np
 import torch
 
 from . import labelcheck, metrics, presence
-from .calibration import apply as calibrate
 from .case import Case
 from .errornet import error_probability
 from .errors import InputError
 from .inference import channel_argmax, channels_last, flip_mean, optimise
 from .intervals import bounds, scale
-from .methods import direct3d_estimate, errormap_estimates, fuse, manifold_estimates
+from .methods import direct3d_estimate, errormap_estimates, finish, manifold_estimates
 from .pack import ModelPack, load_pack
 from .preprocess import inside_roi, model_input, normalise, roi_centre, roi_theta, sample, to_native
 from .slicenet import AREA_UNIT
@@ -226,19 +225,8 @@ class QCEngine:
             t = time.perf_counter()
             est["direct3d"] = (None, direct3d_estimate(self.direct3d, prep.x, self.device))
             timings["direct3d"] = 1e3 * (time.perf_counter() - t)
-        for k, (sl, vo) in est.items():  # monotone recalibration fitted on validation, where the card has one
-            cal = self.pack.card.get("calibration", {}).get(k)
-            if cal:
-                est[k] = (calibrate(sl, cal["slice"], self.pack.classes) if sl is not None and "slice" in cal else sl,
-                          calibrate(vo, cal["volume"], self.pack.classes) if "volume" in cal else vo)
-        if "fused" in need:
-            fusion = self.pack.card["fusion"]
-            est["fused"] = tuple(
-                fuse({k: est[k][i] for k in fusion["methods"] if est[k][i] is not None}, fusion[level], self.pack.classes)
-                for i, level in enumerate(("slice_weights", "volume_weights")))
         seg_area = prep.z_in + prep.z_out
-        absent = presence.known_absent(seg_area, self.pack.classes, self.pack.card.get("always_present"))
-        est = presence.known_absent_estimates(est, absent, seg_area)
+        est, absent = finish(est, self.pack.card, self.pack.classes, seg_area, fused="fused" in need)
         notes = [f"{c} is segmented on no slice, but every training volume of model pack {self.pack.name} has it: "
                  f"its volume Dice is 0" for c in np.array(self.pack.classes)[absent]]
         notes += labelcheck.swap_warnings(case.labels, {c: case.class_values[c] for c in self.pack.classes},

@@ -30,6 +30,7 @@ import evaluate
 import valcases
 from SegmentationQCLib import presence
 from SegmentationQCLib.errors import InputError
+from SegmentationQCLib.methods import finish
 from SegmentationQCLib.pack import load_pack
 
 
@@ -46,14 +47,12 @@ def group(row: dict) -> str:
 
 
 def as_reported(rows: list[dict], card: dict) -> list[dict]:
-    """Rows with the card's presence model and recalibration applied and its fused estimate added."""
-    presence = card["models"].get("errormap", {}).get("presence")
-    if presence:
-        rows = evaluate.with_presence(rows, presence)
-    for m, spec in card.get("calibration", {}).items():
-        rows = evaluate.calibrated(rows, m, spec)
-    rows = evaluate.with_fused(rows, card["fusion"]) if "fusion" in card else rows
-    return evaluate.with_known_absent(rows, card.get("always_present"))
+    """Rows with the card's presence model applied, then the engine's steps after scoring
+    (``methods.finish``: recalibration, the fused estimate, known-absent structures)."""
+    model = card["models"].get("errormap", {}).get("presence")
+    if model:
+        rows = evaluate.with_presence(rows, model)
+    return [dict(r, est=finish(r["est"], card, list(valcases.CLASSES), r["seg_area"])[0]) for r in rows]
 
 
 def grouped(items: list, key=lambda r: r["source"]) -> list[tuple[str, list]]:
