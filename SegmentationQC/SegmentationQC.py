@@ -404,7 +404,8 @@ class SegmentationQCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             fix = self._review.correction
             left = sorted({i for i, _ in fix.not_rebuilt})
             self.ui.statusLabel.text = f"Rebuilt {len(rebuilt)} structure slice(s) into {node.GetName()}" + (
-                f"; slices {left} left as they are (too many flagged in a row)" if left else "") + (
+                f"; slices {left} left as they are (an end of the stack, or too many flagged in a row)"
+                if left else "") + (
                 f"; flagged slices {fix.kept} kept (they fit their neighbours)" if fix.kept else "")
 
     def onExport(self) -> None:

@@ -136,7 +136,8 @@ def cmd_correct(a) -> int:
     print(f"rebuilt slices {rebuilt or 'none'}; corrected segmentation in {a.output}", file=sys.stderr)
     left = sorted({i for i, _ in fix.not_rebuilt})
     if left:
-        print(f"flagged but not rebuilt (more than {MAX_RUN} flagged slices in a row): {left}", file=sys.stderr)
+        print(f"flagged but not rebuilt (the stack's first or last slice, or more than {MAX_RUN} flagged slices in "
+              f"a row): {left}", file=sys.stderr)
     if fix.kept:
         print(f"flagged but kept as they are (they fit their neighbours): {fix.kept}", file=sys.stderr)
     return 0

@@ -22,6 +22,11 @@ slices, raised the LV volume error; see docs/benchmark.md), except its slices wh
 is below ``SURE_WRONG`` for a structure of the group (an erased slice beside two doubtful ones): they
 are rebuilt, the run's other slices standing as their neighbours. The other slices of such a run stay
 flagged and are listed as not rebuilt.
+
+The first and last slices of the segmented stack are not repaired either, even when flagged
+(``check(..., exclude_ends=0)``, the default, flags them): they have a segmented neighbour on one
+side only, whose outline and area a repair would copy. Repairing them raised the volume error
+of undamaged segmentations (``training/benchmark_correction.py --exclude-ends 0``, docs/benchmark.md).
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, signal
 
-from .metrics import MYOCARDIUM_DENSITY_G_PER_ML
+from .metrics import MYOCARDIUM_DENSITY_G_PER_ML, end_slices
 
 CARDIAC_GROUPS = (("LV", "MYO"), ("RV",))
 _FAR = 1e3  # signed distance given to a structure absent from a slice (mm)
@@ -191,7 +196,7 @@ def realign(own: np.ndarray, target: np.ndarray, max_shift_px) -> tuple[np.ndarr
 class Correction:
     labels: np.ndarray  # (S, H, W) corrected label volume, the user's label values
     rebuilt: list[tuple[int, str]] = field(default_factory=list)  # (slice, structure) pairs rebuilt
-    not_rebuilt: list[tuple[int, str]] = field(default_factory=list)  # flagged, in a run too long to repair
+    not_rebuilt: list[tuple[int, str]] = field(default_factory=list)  # flagged, not repaired: an end slice or a long run
     measurements: dict = field(default_factory=dict)  # name -> {"measured", "corrected", "unit"}
     kept: list[int] = field(default_factory=list)  # flagged slices kept as they are: they agree with their neighbours
     areas: np.ndarray | None = None  # (S, K) corrected areas (pixels) behind the measurements
@@ -323,8 +328,10 @@ def realigned_for(case, result, groups=CARDIAC_GROUPS, agree: float | None = REA
 
 
 def repairs(result, groups=CARDIAC_GROUPS) -> np.ndarray:
-    """``repair_flags`` of a checked case, its predicted slice Dice deciding inside long runs."""
-    return repair_flags(result.flags, result.classes, groups, dice=result.slice_dice)
+    """``repair_flags`` of a checked case, its predicted slice Dice deciding inside long runs; the
+    first and last slices of the segmented stack are never repaired (``end_slices``)."""
+    flags = result.flags & ~end_slices(result.seg_area, 1)[:, None]
+    return repair_flags(flags, result.classes, groups, dice=result.slice_dice)
 
 
 def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,

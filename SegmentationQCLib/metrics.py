@@ -81,3 +81,12 @@ def within_extent(area: np.ndarray) -> np.ndarray:
     """(S, K) True from each structure's first to its last slice with area > 0 (gaps included)."""
     present = np.asarray(area) > 0
     return np.maximum.accumulate(present, axis=0) & np.maximum.accumulate(present[::-1], axis=0)[::-1]
+
+
+def end_slices(seg_area: np.ndarray, n: int) -> np.ndarray:
+    """(S,) True for the ``n`` first and last slices of the segmented stack (and those beyond)."""
+    s = np.arange(len(seg_area))
+    present = np.flatnonzero(np.asarray(seg_area).sum(1) > 0)
+    if n <= 0 or not len(present):
+        return np.zeros(len(s), bool)
+    return (s < present[0] + n) | (s > present[-1] - n)

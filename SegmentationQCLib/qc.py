@@ -277,17 +277,8 @@ def slice_flags(score: np.ndarray, seg_area: np.ndarray, thresholds: np.ndarray,
     if dip is not None:
         flags[1:-1] |= (score[1:-1] < np.minimum(score[:-2], score[2:]) - dip) & inside[:-2] & inside[2:]
     flags &= inside
-    flags[end_slices(seg_area, exclude_ends)] = False
+    flags[metrics.end_slices(seg_area, exclude_ends)] = False
     return flags
-
-
-def end_slices(seg_area: np.ndarray, n: int) -> np.ndarray:
-    """(S,) True for the ``n`` first and last slices of the segmented stack (and those beyond)."""
-    s = np.arange(len(seg_area))
-    present = np.flatnonzero(seg_area.sum(1) > 0)
-    if n <= 0 or not len(present):
-        return np.zeros(len(s), bool)
-    return (s < present[0] + n) | (s > present[-1] - n)
 
 
 def _add_intervals(res: QCResult, intervals: dict | None, absent: np.ndarray) -> None:

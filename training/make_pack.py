@@ -44,9 +44,9 @@ import valcases
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import labelcheck  # noqa: E402
-from SegmentationQCLib.metrics import within_extent  # noqa: E402
+from SegmentationQCLib.metrics import end_slices, within_extent  # noqa: E402
 from SegmentationQCLib.pack import ModelPack, sha256  # noqa: E402
-from SegmentationQCLib.qc import QCEngine, end_slices, slice_flags  # noqa: E402
+from SegmentationQCLib.qc import QCEngine, slice_flags  # noqa: E402
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent

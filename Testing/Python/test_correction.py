@@ -1,4 +1,6 @@
 """Repair from neighbouring slices: measurements by hand, masks on a phantom."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -6,7 +8,7 @@ from scipy import ndimage
 from SegmentationQCLib import metrics
 from SegmentationQCLib.correction import (MAX_RUN, SURE_WRONG, corrected_areas, corrected_structure_areas, ejection,
                                          group_flags, interpolate, measurements, neighbours, realign,
-                                         realigned_slices, rebuild_slices, repair_flags, sdf, short_runs)
+                                         realigned_slices, rebuild_slices, repair_flags, repairs, sdf, short_runs)
 
 CLASSES = ["LV", "MYO", "RV"]
 VALUES = {"LV": 3, "MYO": 2, "RV": 1}
@@ -78,6 +80,19 @@ def test_a_surely_wrong_slice_inside_a_long_run_is_still_repaired():
     areas = np.tile(np.arange(1.0, 8.0)[:, None], (1, 3))
     areas[3] = 0.0
     np.testing.assert_allclose(corrected_structure_areas(areas, sure, CLASSES)[3], [4.0, 4.0, 4.0])
+
+
+def test_the_end_slices_of_the_stack_are_not_repaired():
+    seg_area = np.array([[0, 0, 0], [4, 6, 5], [4, 6, 5], [4, 6, 5], [4, 6, 5], [4, 6, 0]])  # RV ends a slice early
+    np.testing.assert_array_equal(metrics.end_slices(seg_area, 1), [1, 1, 0, 0, 0, 1])
+    flags = np.zeros((6, 3), bool)
+    flags[[1, 3, 5], 0] = True  # the LV on the stack's first and last slices and in the middle
+    flags[4, 2] = True  # the RV on its own last slice, inside the stack
+    result = SimpleNamespace(flags=flags, classes=CLASSES, seg_area=seg_area, slice_dice=np.full((6, 3), 0.5))
+    expected = np.zeros((6, 3), bool)
+    expected[3, :2] = True  # the middle LV slice, with the MYO (one group)
+    expected[4, 2] = True
+    np.testing.assert_array_equal(repairs(result), expected)
 
 
 @pytest.mark.parametrize("bad", [4, 0])
