@@ -17,8 +17,9 @@ slices), and the ratio of corrected to undamaged RVE with a 95 % bootstrap inter
 the patients; the Dice of rebuilt slices; how
 often the damaged slice was flagged, and how often slices of the undamaged segmentation were:
 all of them, and those whose true Dice is >= 0.7 (an undamaged slice of a segmenter's output
-can be truly bad, and then a flag is right); and what the repair does to the undamaged
-segmentations themselves (their RVE repaired on their own flags against as they are).
+can be truly bad, and then a flag is right); what the repair does to the undamaged
+segmentations themselves (their RVE repaired on their own flags against as they are); and the
+LV and RV ejection fractions' errors, undamaged and damaged, before and after the repair.
 """
 from __future__ import annotations
 
@@ -91,6 +92,27 @@ def ratio_interval(rows: list[dict], column: int, n: int = 2000, seed: int = 0) 
     return np.percentile(ratios, [2.5, 97.5], axis=0).T
 
 
+def ejection_line(ef_areas: dict) -> str:
+    """Mean |error| of the LV and RV ejection fractions (percentage points) over the patients with
+    both frames: as segmented, repaired, damaged and damaged then repaired (the ED and ES copies
+    paired in order, so each pair has one damaged slice in each frame)."""
+    ks = [valcases.CLASSES.index(c) for c in ("LV", "RV")]
+    ef = lambda ed, es: 100 * (ed[ks] - es[ks]) / ed[ks]  # noqa: E731
+    errors = {}
+    for p in sorted({p for p, _ in ef_areas}):
+        if (p, "ED") not in ef_areas or (p, "ES") not in ef_areas:
+            continue
+        ed, es = ef_areas[(p, "ED")], ef_areas[(p, "ES")]
+        truth = ef(ed["truth"], es["truth"])
+        for kind in ("undamaged", "undamaged, repaired", "damaged", "damaged, repaired"):
+            pairs = zip(ed[kind], es[kind]) if kind.startswith("damaged") else [(ed[kind], es[kind])]
+            errors.setdefault(kind, []).extend(np.abs(ef(a, b) - truth) for a, b in pairs)
+    n = len({p for p, _ in ef_areas if (p, "ED") in ef_areas and (p, "ES") in ef_areas})
+    return (f"Ejection fraction, mean |error| in percentage points, LV / RV ({n} patients; a damaged copy has one "
+            "slice damaged in each of ED and ES): " + "; ".join(
+                f"{kind} {' / '.join(f'{x:.2f}' for x in np.mean(e, 0))}" for kind, e in errors.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pack", default=None)
@@ -116,6 +138,7 @@ def main() -> None:
     rng = np.random.default_rng(a.seed)
     train, val = acdc.split(seed=a.seed)
     rows, undamaged = [], []  # undamaged: per volume, RVE as it is and repaired (each realign agreement)
+    ef_areas = {}  # (patient, phase) -> structure volumes (pixels): truth, undamaged, repaired, damaged copies
     sweep = [REALIGN_AGREE] if a.realign is None else [float(x) or None for x in a.realign.split(",")]
     for p in (val if a.split == "validation" else train):
         for v in acdc.load_patient(p):
@@ -125,9 +148,12 @@ def main() -> None:
             res_good = engine.check(good_case, a.flag_on, a.exclude_ends)
             true_area = metrics.overlap_counts(v.label, v.label, VALUES)[1].sum(0)
             good_dice = metrics.volume_dice(good, v.label, VALUES)
-            good_rve = np.abs(metrics.overlap_counts(good, good, VALUES)[1].sum(0) - true_area) / true_area
-            undamaged.append([good_rve] + [np.abs(correct(good_case, res_good, realign_agree=t).areas.sum(0) - true_area)
-                                           / true_area for t in sweep])
+            good_area = metrics.overlap_counts(good, good, VALUES)[1].sum(0)
+            good_rve = np.abs(good_area - true_area) / true_area
+            repaired = [correct(good_case, res_good, realign_agree=t).areas.sum(0) for t in sweep]
+            undamaged.append([good_rve] + [np.abs(x - true_area) / true_area for x in repaired])
+            frame = ef_areas[(p, v.phase)] = {"truth": true_area, "undamaged": good_area,
+                                              "undamaged, repaired": repaired[0], "damaged": [], "damaged, repaired": []}
             good_ok = metrics.slice_dice(good, v.label, VALUES) >= 0.7  # (S, K) its acceptable slices
             for _ in range(a.repeats):
                 bad, i, kind = damage_mid_slice(good, rng)
@@ -139,6 +165,8 @@ def main() -> None:
                 fixes = [correct(case, res, realign_agree=t) for t in sweep]
                 fix = fixes[0]
                 meas = fix.areas.sum(0)
+                frame["damaged"].append(metrics.overlap_counts(bad, bad, VALUES)[1].sum(0))
+                frame["damaged, repaired"].append(meas)
                 # where the measurement error comes from
                 only_damaged, others = np.zeros_like(res.flags), res.flags.copy()
                 only_damaged[i], others[i] = res.flags[i], True
@@ -208,6 +236,7 @@ def main() -> None:
     print("\nThe repair run on the undamaged segmentations (its own flags; measurement level), RVE LV / MYO / RV: "
           + "; ".join(f"realign {t or 'none'} {' / '.join(f'{x:.3f}' for x in u[j + 1])} "
                       f"({' / '.join(f'{x:.2f}' for x in u[j + 1] / u[0])} × not repaired)" for j, t in enumerate(sweep)))
+    print("\n" + ejection_line(ef_areas))
     if len(sweep) > 1:
         print("\n| realign agreement | RVE corrected (measurement) LV / MYO / RV | × no damage "
               "| RVE corrected (mask) | × no damage |\n|---|---|---|---|---|")
