@@ -97,7 +97,10 @@ def ejection_line(ef_areas: dict) -> str:
     both frames: as segmented, repaired, damaged and damaged then repaired (the ED and ES copies
     paired in order, so each pair has one damaged slice in each frame)."""
     ks = [valcases.CLASSES.index(c) for c in ("LV", "RV")]
-    ef = lambda ed, es: 100 * (ed[ks] - es[ks]) / ed[ks]  # noqa: E731
+
+    def ef(ed, es):
+        return 100 * (ed[ks] - es[ks]) / ed[ks]
+
     errors = {}
     for p in sorted({p for p, _ in ef_areas}):
         if (p, "ED") not in ef_areas or (p, "ES") not in ef_areas:
