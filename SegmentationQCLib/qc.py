@@ -199,6 +199,7 @@ class QCEngine:
         need = self._needed()
         t0 = time.perf_counter()
         report(0.0, "preprocessing")
+        blank = blank_slices(case)
         prep = prepare(case, self.pack)
         timings = {"preprocess": 1e3 * (time.perf_counter() - t0)}
         report(0.1, "slice model")
@@ -229,6 +230,9 @@ class QCEngine:
         est, absent = finish(est, self.pack.card, self.pack.classes, seg_area, fused="fused" in need)
         notes = [f"{c} is segmented on no slice, but every training volume of model pack {self.pack.name} has it: "
                  f"its volume Dice is 0" for c in np.array(self.pack.classes)[absent]]
+        if blank.any():
+            notes.append(f"image slices {np.flatnonzero(blank).tolist()} are blank (one value in every voxel) where the "
+                         "segmentation has labels: their Dice cannot be judged from the image")
         notes += labelcheck.swap_warnings(case.labels, {c: case.class_values[c] for c in self.pack.classes},
                                           self.pack.card.get("concentric"), case.spacing[1:], self.pack.name)
         main = self.methods[0]
@@ -248,6 +252,17 @@ class QCEngine:
         res.timings_ms = timings
         report(1.0, "done")
         return res
+
+
+def blank_slices(case: Case) -> np.ndarray:
+    """(S,) slices whose image holds one value where the segmentation has labels; an image that holds
+    one value everywhere is refused: there is nothing to check the segmentation against."""
+    flat = case.image.reshape(len(case.image), -1)
+    blank = flat.min(1) == flat.max(1)
+    if blank.all():
+        raise InputError(f"case {case.name}: the image holds one value ({float(flat[0, 0]):g}) in every voxel; there is "
+                         "nothing to check the segmentation against")
+    return blank & (case.labels.reshape(len(case.labels), -1) != 0).any(1)
 
 
 def verdict(volume_dice: np.ndarray, thresholds: dict) -> str:

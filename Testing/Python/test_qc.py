@@ -4,6 +4,7 @@ import pytest
 
 from SegmentationQCLib import metrics
 from SegmentationQCLib.case import case_from_arrays
+from SegmentationQCLib.errors import InputError
 from SegmentationQCLib.pack import load_pack
 from SegmentationQCLib.preprocess import inside_roi
 from SegmentationQCLib.qc import Prepared, QCEngine, prepare, rebuild
@@ -54,6 +55,20 @@ def test_empty_segmentation_still_gets_a_result(stack, random_pack):
     res = QCEngine(random_pack).check(case_from_arrays(image, np.zeros_like(truth), spacing))
     assert res.slice_dice.shape == (truth.shape[0], 3)
     assert np.all((res.volume_dice >= 0) & (res.volume_dice <= 1))
+
+
+def test_blank_image_slices_are_named_and_a_blank_image_refused(stack, random_pack):
+    image, truth, spacing = stack
+    engine = QCEngine(random_pack)
+    assert not any("blank" in w for w in engine.check(case_from_arrays(image, truth, spacing)).warnings)
+    labels, broken = truth.copy(), image.copy()
+    labels[9] = 0
+    broken[[0, 4, 9]] = 7.0  # corrupt slices; slice 9 has no labels, so it does not matter
+    warned = [w for w in engine.check(case_from_arrays(broken, labels, spacing)).warnings if "blank" in w]
+    assert warned == ["image slices [0, 4] are blank (one value in every voxel) where the segmentation has labels: "
+                      "their Dice cannot be judged from the image"]
+    with pytest.raises(InputError, match="one value \\(0\\) in every voxel"):
+        engine.check(case_from_arrays(np.zeros_like(image), truth, spacing, name="blank"))
 
 
 def test_check_never_changes_the_case(stack, random_pack):
