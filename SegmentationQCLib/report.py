@@ -49,9 +49,9 @@ def to_report(res: QCResult, image: str = "", segmentation: str = "") -> dict:
 
 
 def correction_section(fix, output: str = "") -> dict:
-    """The report's ``correction`` section: slices rebuilt, flagged slices left as they are (in a
-    run too long to repair from neighbours, or kept: they fit their neighbours) and measurements
-    before/after."""
+    """The report's ``correction`` section: slices rebuilt, flagged slices left as they are (not
+    rebuilt: an end of the segmented stack or in a run too long to repair from neighbours; kept:
+    they fit their neighbours) and measurements before/after."""
     def by_slice(pairs):
         out: dict[int, list[str]] = {}
         for i, c in pairs:
