@@ -199,7 +199,7 @@ class QCEngine:
         need = self._needed()
         t0 = time.perf_counter()
         report(0.0, "preprocessing")
-        blank = blank_slices(case)
+        blank = blank_slices(case.image, case.name)
         prep = prepare(case, self.pack)
         timings = {"preprocess": 1e3 * (time.perf_counter() - t0)}
         report(0.1, "slice model")
@@ -230,6 +230,7 @@ class QCEngine:
         est, absent = finish(est, self.pack.card, self.pack.classes, seg_area, fused="fused" in need)
         notes = [f"{c} is segmented on no slice, but every training volume of model pack {self.pack.name} has it: "
                  f"its volume Dice is 0" for c in np.array(self.pack.classes)[absent]]
+        blank &= seg_area.sum(1) > 0
         if blank.any():
             notes.append(f"image slices {np.flatnonzero(blank).tolist()} are blank (one value in every voxel) where the "
                          "segmentation has labels: their Dice cannot be judged from the image")
@@ -254,15 +255,15 @@ class QCEngine:
         return res
 
 
-def blank_slices(case: Case) -> np.ndarray:
-    """(S,) slices whose image holds one value where the segmentation has labels; an image that holds
-    one value everywhere is refused: there is nothing to check the segmentation against."""
-    flat = case.image.reshape(len(case.image), -1)
+def blank_slices(image: np.ndarray, name: str) -> np.ndarray:
+    """(S,) slices of an (S, H, W) image that hold one value; an image that holds one value
+    everywhere is refused: there is nothing to check the segmentation against."""
+    flat = image.reshape(len(image), -1)
     blank = flat.min(1) == flat.max(1)
     if blank.all():
-        raise InputError(f"case {case.name}: the image holds one value ({float(flat[0, 0]):g}) in every voxel; there is "
+        raise InputError(f"case {name}: the image holds one value ({float(flat[0, 0]):g}) in every voxel; there is "
                          "nothing to check the segmentation against")
-    return blank & (case.labels.reshape(len(case.labels), -1) != 0).any(1)
+    return blank
 
 
 def verdict(volume_dice: np.ndarray, thresholds: dict) -> str:
