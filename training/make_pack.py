@@ -5,11 +5,11 @@
 Takes ``runs/slice/best.pt`` and, when trained, ``runs/errormap``, ``runs/vae`` and
 ``runs/direct3d``. On the validation patients it decides test-time flips of the slice network
 (kept only if they lower the slice-Dice MAE by TTA_MIN_GAIN) and of the error-map network
-(ERRORMAP_FLIPS, kept if they lower its in-domain volume-Dice MAE), lists the structures every training volume has
-(``always_present``: missing from a whole segmentation, their volume Dice is 0) and the pairs
-always concentric (``concentric``: a case where another structure takes a member's place gets a
-label-swap warning), fits
-the presence model (per structure, kept where it answers better than the error map's most probable label when fitted and tested on different
+(ERRORMAP_FLIPS, kept if they lower its in-domain volume-Dice MAE), lists the structures every
+training volume has (``always_present``: missing from a whole segmentation, their volume Dice is
+0) and the pairs always concentric (``concentric``: a case where another structure takes a
+member's place gets a label-swap warning), fits the presence model (per structure, kept where it
+answers better than the error map's most probable label when fitted and tested on different
 validation patients). It keeps an isotonic recalibration of a method where it lowers the MAE
 when fitted and tested on different validation patients, and fits the fusion weights of the
 fast methods (``FUSABLE``); for those two methods both on the segmenters' outputs among the
@@ -293,9 +293,10 @@ def main() -> None:
             rows = {k: evaluate.calibrated(rs, m, keep) for k, rs in rows.items()}
     if len(methods) > 1:
         card["fusion"] = prune_fusion(evaluate.fit_fusion(fit_rows(rows, a.fit_on), [m for m in methods if m in FUSABLE]))
-        rows = {k: evaluate.with_known_absent(evaluate.with_fused(rs, card["fusion"]), card["always_present"])
-                for k, rs in rows.items()}
+        rows = {k: evaluate.with_fused(rs, card["fusion"]) for k, rs in rows.items()}
         methods.append("fused")
+    # as the engine (methods.finish): known-absent structures again after recalibration and fusion
+    rows = {k: evaluate.with_known_absent(rs, card["always_present"]) for k, rs in rows.items()}
     scores = {m: {k: evaluate.summary(evaluate.as_method(rs, m)) for k, rs in rows.items()} for m in methods}
     for m, s in scores.items():
         print(m, {k: round(np.mean([v[c]["vol_mae"] for c in valcases.CLASSES]), 4) for k, v in s.items()}, flush=True)
