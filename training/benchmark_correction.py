@@ -168,7 +168,8 @@ def main() -> None:
                 fixes = [correct(case, res, realign_agree=t) for t in sweep]
                 fix = fixes[0]
                 meas = fix.areas.sum(0)
-                frame["damaged"].append(metrics.overlap_counts(bad, bad, VALUES)[1].sum(0))
+                bad_area = metrics.overlap_counts(bad, bad, VALUES)[1].sum(0)
+                frame["damaged"].append(bad_area)
                 frame["damaged, repaired"].append(meas)
                 # where the measurement error comes from
                 only_damaged, others = np.zeros_like(res.flags), res.flags.copy()
@@ -183,8 +184,8 @@ def main() -> None:
                 rows.append({
                     "kind": kind, "source": source, "patient": p,
                     "dice": [good_dice] + [metrics.volume_dice(s, v.label, VALUES) for s in (bad, fix.labels)],
-                    "rve": [good_rve] + [np.abs(metrics.overlap_counts(s, s, VALUES)[1].sum(0) - true_area) / true_area
-                                         for s in (bad, fix.labels)] + [np.abs(meas - true_area) / true_area],
+                    "rve": [good_rve] + [np.abs(areas - true_area) / true_area for areas in (
+                        bad_area, metrics.overlap_counts(fix.labels, fix.labels, VALUES)[1].sum(0), meas)],
                     "rve_split": split,
                     "sweep": [[np.abs(areas - true_area) / true_area for areas in
                                (f.areas.sum(0), metrics.overlap_counts(f.labels, f.labels, VALUES)[1].sum(0))]
