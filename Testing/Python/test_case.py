@@ -133,6 +133,16 @@ def test_empty_and_unmapped_labels_warn(tmp_path, stack):
     assert any("[7]" in w for w in case.warnings) and not (case.labels == 7).any()
 
 
+def test_non_finite_image_voxels_are_set_to_zero_with_a_warning(tmp_path, stack):
+    image, truth, spacing = stack
+    broken = image.astype(np.float32)
+    broken[0, :2, :4] = [[np.nan, np.inf, -np.inf, 5.0]] * 2
+    img = write(broken, tmp_path / "i.nrrd", tuple(reversed(spacing)))  # NRRD keeps NaN and inf (NIfTI via ITK does not)
+    case = read_case(img, write(truth, tmp_path / "s.nrrd", tuple(reversed(spacing))))
+    assert case.warnings == ["i.nrrd: NaN or infinite voxels were set to 0"]
+    np.testing.assert_array_equal(case.to_input_order(case.image)[0, :2, :4], [[0, 0, 0, 5.0]] * 2)
+
+
 def test_single_slice_and_4d(tmp_path, stack):
     image, truth, _ = stack
     one = read_case(write(image[4], tmp_path / "i.nrrd", (1.4, 1.4)), write(truth[4], tmp_path / "s.nrrd", (1.4, 1.4)))
