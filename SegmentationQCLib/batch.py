@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .case import case_from_images, parse_labels, read_case, read_image
+from .case import case_from_images, file_labels, parse_labels, read_case, read_image
 from .errors import InputError
 from .qc import QCEngine
 from .report import csv_columns, csv_row, to_report, true_volume_dice, write_json
@@ -40,18 +40,20 @@ def read_manifest(path: Path) -> list[dict]:
     return rows
 
 
-def check_one(row: dict, engine: QCEngine, class_values: dict, out_dir: Path, **flagging) -> dict:
-    """Score one manifest row; returns its results.csv row (status ok or error).
-    ``flagging``: ``flag_on`` and ``exclude_ends`` as in ``QCEngine.check``."""
+def check_one(row: dict, engine: QCEngine, class_values: dict | None, out_dir: Path, **flagging) -> dict:
+    """Score one manifest row; returns its results.csv row (status ok or error). ``class_values``:
+    ``--labels``, or None for each file's own (``file_labels``). ``flagging``: ``flag_on`` and
+    ``exclude_ends`` as in ``QCEngine.check``."""
     try:
         case = read_case(row["image"], row["segmentation"], class_values, name=row["case"])
         rep = to_report(engine.check(case, **flagging), row["image"], row["segmentation"])
         true = None
         if row.get("reference"):
             ref_img, _ = read_image(row["reference"], "reference")
+            ref_values = class_values or file_labels(ref_img, Path(row["reference"]))[0]
             ref = case_from_images(case.reference, ref_img, Path(row["image"]), Path(row["reference"]),
-                                   class_values, row["case"], [])
-            true = true_volume_dice(case.labels, ref.labels, class_values, engine.pack.classes)
+                                   ref_values, row["case"], [])
+            true = true_volume_dice(case, ref, engine.pack.classes)
             rep["reference"] = {"path": row["reference"], "dice": {c: round(float(v), 4) for c, v in true.items()}}
         write_json(rep, out_dir / "cases" / f"{_safe(row['case'])}.json")
         return csv_row(rep, true)

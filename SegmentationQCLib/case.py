@@ -13,8 +13,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
+from .structures import DEFAULT_LABELS, guess_mapping, header_segments
 
-DEFAULT_LABELS = {"LV": 3, "MYO": 2, "RV": 1}  # ACDC convention
 _MAX_SHEAR_DEG = 5.0  # direction cosines further than this from orthonormal are refused
 # the in-plane layout slices are put in (LPS): rows run towards posterior, columns towards the
 # patient's left, as an axial image is shown radiologically
@@ -67,10 +67,11 @@ class Case:
         return out
 
 
-def parse_labels(text: str | None) -> dict[str, int]:
-    """``"LV=3,MYO=2,RV=1"`` -> {"LV": 3, ...}; None gives the ACDC default."""
+def parse_labels(text: str | None) -> dict[str, int] | None:
+    """``"LV=3,MYO=2,RV=1"`` -> {"LV": 3, ...}; None (no ``--labels``) stays None: each file's
+    own (``file_labels``)."""
     if not text:
-        return dict(DEFAULT_LABELS)
+        return None
     out = {}
     for part in text.split(","):
         name, _, value = part.partition("=")
@@ -126,8 +127,33 @@ def read_image(path: str | Path, what: str = "image") -> tuple[sitk.Image, list[
         raise InputError(f"cannot read {what} {path.name}: {first.split('ERROR:')[-1].strip()}") from None
 
 
+def file_labels(seg: sitk.Image, path: Path) -> tuple[dict[str, int], list[str]]:
+    """Label values of a segmentation file given without ``--labels``: a Slicer segmentation file
+    (.seg.nrrd) names its segments, and the names and terminology say which is which structure
+    (``structures.guess_mapping``; a structure none names is missing); other files, and those whose
+    names name no structure, get the ACDC default. Returns (values, notes for the report)."""
+    segments = header_segments({k: seg.GetMetaData(k) for k in seg.GetMetaDataKeys()})
+    found = {c: v for c, v in guess_mapping(segments, DEFAULT_LABELS).items() if v is not None}
+    if not found:
+        names = ", ".join(repr(name) for _, name, _ in segments)
+        notes = [f"{path.name}: no segment name ({names}) says which structure it is; "
+                 "read with the default label values (see --labels)"] if segments else []
+        return dict(DEFAULT_LABELS), notes
+    notes = [f"{path.name}: label values read from its segment names: "
+             + ", ".join(f"{c}={v}" for c, v in sorted(found.items(), key=lambda cv: cv[1]))]
+    spare = max(v for v, _, _ in segments) + 1  # a value no segment has: the structure is absent
+    for c in DEFAULT_LABELS:
+        if c not in found:
+            found[c], spare = spare, spare + 1
+            notes.append(f"no segment of {path.name} is named as {c}: {c} is scored as missing from the segmentation")
+    return found, notes
+
+
 def _squeeze(img: sitk.Image, path: Path) -> sitk.Image:
     """Check a scalar 2D or 3D image (a 4D one with a single frame is squeezed)."""
+    if img.GetNumberOfComponentsPerPixel() != 1 and img.HasMetaDataKey("Segment0_Layer"):
+        raise InputError(f"{path.name} is a Slicer segmentation with {img.GetNumberOfComponentsPerPixel()} layers "
+                         "(overlapping segments); export the structures to a label map (one layer) first")
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{path.name} has {img.GetNumberOfComponentsPerPixel()} components per voxel; "
                          "give a single-channel (scalar) volume")
@@ -273,17 +299,20 @@ def _onto(seg: sitk.Image, img: sitk.Image, image_path: Path, seg_path: Path) ->
 
 
 def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, name: str | None = None) -> Case:
-    """Read an image and its segmentation from disk into a ``Case``."""
+    """Read an image and its segmentation from disk into a ``Case``; without ``class_values``
+    the segmentation file's own (``file_labels``)."""
     image_path, seg_path = Path(image_path), Path(seg_path)
     img, w1 = read_image(image_path, "image")
     seg, w2 = read_image(seg_path, "segmentation")
-    return case_from_images(img, seg, image_path, seg_path, class_values or dict(DEFAULT_LABELS),
-                            name or _stem(seg_path), w1 + w2)
+    w3 = []
+    if class_values is None:
+        class_values, w3 = file_labels(seg, seg_path)
+    return case_from_images(img, seg, image_path, seg_path, class_values, name or _stem(seg_path), w1 + w2 + w3)
 
 
 def _stem(path: Path) -> str:
     name = path.name
-    for ext in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".nhdr"):
+    for ext in (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".mha", ".mhd", ".nhdr"):
         if name.lower().endswith(ext):
             return name[: -len(ext)]
     return path.stem

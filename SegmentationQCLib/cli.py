@@ -21,7 +21,8 @@ from .errors import InputError
 
 def add_common_options(p: argparse.ArgumentParser) -> None:
     """Options shared by check, batch, demo and Slicer's headless batch script."""
-    p.add_argument("--labels", help="label value of each structure, e.g. LV=3,MYO=2,RV=1 (default: ACDC's)")
+    p.add_argument("--labels", help="label value of each structure, e.g. LV=3,MYO=2,RV=1 (default: a Slicer .seg.nrrd's "
+                   "segment names, else ACDC's)")
     p.add_argument("--pack", help="model pack: a bundled name or a folder (default: acdc-cardiac)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument("--methods", type=_methods, metavar="M[,M…]",
@@ -84,8 +85,7 @@ def cmd_check(a) -> int:
     from .qc import QCEngine
     from .report import summary, to_report, write_image, write_json
 
-    labels = parse_labels(a.labels)
-    case = read_case(a.image, a.segmentation, labels)
+    case = read_case(a.image, a.segmentation, parse_labels(a.labels))
     engine = QCEngine(a.pack, a.device, a.methods)
     for p in (a.output, a.error_map, a.surrogate):
         if p:

@@ -18,7 +18,7 @@ _engines: dict = {}
 _lock = threading.Lock()
 
 
-def _check_on_worker(row: dict, engine_args: tuple, class_values: dict, out_dir: str, flagging: dict) -> dict:
+def _check_on_worker(row: dict, engine_args: tuple, class_values: dict | None, out_dir: str, flagging: dict) -> dict:
     """Runs on a worker: one manifest row, with that worker's engine (loaded on first use)."""
     from .batch import check_one
     from .qc import QCEngine
@@ -48,7 +48,7 @@ def connect(scheduler: str):
         raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
 
 
-def map_rows(client, rows: list[dict], engine_args: tuple, class_values: dict, out_dir: Path, flagging: dict):
+def map_rows(client, rows: list[dict], engine_args: tuple, class_values: dict | None, out_dir: Path, flagging: dict):
     """Yield each row's results.csv row as its task finishes; a lost task becomes an error row."""
     from distributed import as_completed
 

@@ -13,8 +13,8 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
-from .case import DEFAULT_LABELS, Case, case_from_arrays
-from .structures import DISPLAY, guess_mapping, terminology_string
+from .case import Case, case_from_arrays
+from .structures import DEFAULT_LABELS, DISPLAY, guess_mapping, terminology_string
 
 
 def volume_array(node) -> np.ndarray:

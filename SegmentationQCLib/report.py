@@ -100,8 +100,13 @@ def csv_row(report: dict, true_dice: dict | None = None) -> dict:
     return row
 
 
-def true_volume_dice(seg_labels: np.ndarray, ref_labels: np.ndarray, class_values: dict, classes) -> dict:
-    return dict(zip(classes, volume_dice(seg_labels, ref_labels, [class_values[c] for c in classes])))
+def true_volume_dice(case, reference, classes) -> dict:
+    """Volume Dice of each class of ``case`` with ``reference`` (a case on its grid), each read
+    with its own label values."""
+    ref = np.zeros_like(case.labels)
+    for c in classes:
+        ref[reference.labels == reference.class_values[c]] = case.class_values[c]
+    return dict(zip(classes, volume_dice(case.labels, ref, [case.class_values[c] for c in classes])))
 
 
 def summary(rep: dict) -> str:

@@ -1,14 +1,14 @@
 """Which segment is which structure: guesses from segment names and terminology.
 
-Pure Python, no Slicer: the MRML bridge and the module panel use it, and users may give the
-mapping themselves. A guess is only a default; the panel lets the user change it.
+Pure Python, no Slicer: the MRML bridge and the module panel use it for segmentation nodes,
+``read_case`` for the segments a Slicer segmentation file (.seg.nrrd) lists in its header, and
+users may give the mapping themselves. A guess is only a default; the panel lets the user change it.
 """
 from __future__ import annotations
 
 import re
 
-from .case import DEFAULT_LABELS
-
+DEFAULT_LABELS = {"LV": 3, "MYO": 2, "RV": 1}  # ACDC convention
 # What output segments are called and coloured (Slicer terminology colours for these codes).
 DISPLAY = {
     "LV": ("Left ventricle", (0.80, 0.36, 0.36), ("SCT", "87878005", "Left ventricle")),
@@ -17,6 +17,7 @@ DISPLAY = {
 }
 _CODES = {code: name for name, (_, _, (_, code, _)) in DISPLAY.items()}
 _NUMBERED = re.compile(r"^(?:label|segment|class)?\s*(\d+)$")
+_HEADER_VALUE = re.compile(r"^Segment(\d+)_LabelValue$")
 
 
 def _words(text: str) -> str:
@@ -77,3 +78,11 @@ def terminology_string(structure: str) -> str:
     scheme, code, meaning = DISPLAY[structure][2]
     return ("Segmentation category and type - DICOM master list~SCT^123037004^Anatomical Structure~"
             f"{scheme}^{code}^{meaning}~^^~Anatomic codes - DICOM master list~^^~^^")
+
+
+def header_segments(meta: dict[str, str]) -> list[tuple[int, str, str]]:
+    """[(label value, name, terminology)] of the segments a Slicer segmentation file (.seg.nrrd)
+    lists in its header (``Segment<k>_LabelValue``, ``_Name``, ``_Terminology``); [] for other files."""
+    numbers = sorted(int(m.group(1)) for m in map(_HEADER_VALUE.match, meta) if m)
+    return [(int(meta[f"Segment{k}_LabelValue"]), meta.get(f"Segment{k}_Name", ""), meta.get(f"Segment{k}_Terminology", ""))
+            for k in numbers if meta[f"Segment{k}_LabelValue"].strip().isdigit()]

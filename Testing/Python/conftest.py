@@ -18,6 +18,20 @@ def write(array, path, spacing_xyz=(1.4, 1.4, 8.0), origin=(0.0, 0.0, 0.0), dire
     return path
 
 
+def slicer_file(labels, path, segments, spacing_xyz=(1.4, 1.4, 8.0), layers=1):
+    """A segmentation file as Slicer writes it (.seg.nrrd): segment names and values in the header;
+    ``layers`` > 1 stacks copies as the layers of overlapping segments."""
+    img = sitk.GetImageFromArray(labels.astype(np.uint8))
+    if layers > 1:
+        img = sitk.Compose([img] * layers)
+    img.SetSpacing(spacing_xyz)
+    for k, (name, value) in enumerate(segments):
+        for key, v in (("ID", f"Segment_{k + 1}"), ("Name", name), ("LabelValue", str(value)), ("Layer", "0")):
+            img.SetMetaData(f"Segment{k}_{key}", v)
+    sitk.WriteImage(img, str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def stack():
     return short_axis_stack(seed=1)

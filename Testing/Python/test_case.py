@@ -6,7 +6,7 @@ import SimpleITK as sitk
 
 from SegmentationQCLib.case import find_slice_axis, parse_labels, read_case
 from SegmentationQCLib.errors import InputError
-from conftest import write
+from conftest import slicer_file, write
 
 
 @pytest.mark.parametrize("ext", [".nii.gz", ".nrrd", ".mha"])
@@ -164,8 +164,35 @@ def test_missing_and_unreadable_files(tmp_path):
 
 def test_parse_labels():
     assert parse_labels("LV=1,MYO=2,RV=3") == {"LV": 1, "MYO": 2, "RV": 3}
-    assert parse_labels(None) == {"LV": 3, "MYO": 2, "RV": 1}
+    assert parse_labels(None) is None  # each file's own: a Slicer segmentation's names, else ACDC's
     with pytest.raises(InputError, match="NAME=VALUE"):
         parse_labels("LV:1")
     with pytest.raises(InputError, match="same label value"):
         parse_labels("LV=1,RV=1")
+
+
+def test_slicer_segmentation_files_are_read_by_their_segment_names(tmp_path, stack):
+    image, truth, _ = stack
+    img = write(image, tmp_path / "i.nii.gz")
+    acdc = read_case(img, write(truth, tmp_path / "s.nii.gz"))
+    # Slicer numbers segments in the order they were made: here LV 1, MYO 2, RV 3 (ACDC has RV 1, LV 3)
+    made = np.array([0, 3, 2, 1])[truth]
+    seg = slicer_file(made, tmp_path / "heart.seg.nrrd", [("Left ventricle", 1), ("Myocardium", 2), ("RV", 3)])
+    case = read_case(img, seg)
+    assert case.class_values == {"LV": 1, "MYO": 2, "RV": 3} and case.name == "heart"
+    for c in ("LV", "MYO", "RV"):
+        np.testing.assert_array_equal(case.labels == case.class_values[c], acdc.labels == acdc.class_values[c])
+    assert any("read from its segment names: LV=1, MYO=2, RV=3" in w for w in case.warnings)
+    # --labels wins over the names
+    assert read_case(img, seg, {"LV": 3, "MYO": 2, "RV": 1}).class_values == {"LV": 3, "MYO": 2, "RV": 1}
+    # a structure no segment names is missing, not read from the default value
+    no_rv = slicer_file(np.where(made == 3, 0, made), tmp_path / "no_rv.seg.nrrd", [("LV", 1), ("LV myocardium", 2)])
+    case = read_case(img, no_rv)
+    assert case.class_values["RV"] not in (1, 2) and not (case.labels == case.class_values["RV"]).any()
+    assert any("no segment of no_rv.seg.nrrd is named as RV" in w for w in case.warnings)
+    # names that say nothing: the ACDC default, said so
+    odd = slicer_file(truth, tmp_path / "odd.seg.nrrd", [("a", 1), ("b", 2), ("c", 3)])
+    case = read_case(img, odd)
+    assert case.class_values == {"LV": 3, "MYO": 2, "RV": 1} and any("no segment name" in w for w in case.warnings)
+    with pytest.raises(InputError, match="Slicer segmentation with 2 layers"):
+        read_case(img, slicer_file(made, tmp_path / "layers.seg.nrrd", [("LV", 1), ("RV", 1)], layers=2))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from SegmentationQCLib.cli import main
-from conftest import write
+from conftest import slicer_file, write
 
 
 def test_check_writes_a_v1_report(files, random_pack, capsys):
@@ -81,6 +81,21 @@ def test_batch_survives_bad_cases(files, random_pack, capsys):
     assert rep["reference"]["dice"]["LV"] == pytest.approx(float(rows[0]["true_dice_LV"]), abs=1e-4)
     assert not (out / "cases" / "missing.json").exists()
     assert "1 error" in capsys.readouterr().err
+
+
+def test_batch_reads_each_file_with_its_own_labels(files, random_pack, stack):
+    """A Slicer segmentation file as reference (LV 1, RV 3) scores like the ACDC-coded one."""
+    d, (_, truth, spacing) = files["dir"], stack
+    named = slicer_file(np.array([0, 3, 2, 1])[truth], d / "truth.seg.nrrd", [("LV", 1), ("Myocardium", 2), ("RV", 3)],
+                        tuple(reversed(spacing)))
+    manifest = d / "m.csv"
+    manifest.write_text("case,image,segmentation,reference\n"
+                        f"acdc,{files['image']},{files['damaged']},{files['truth']}\n"
+                        f"slicer,{files['image']},{files['damaged']},{named}\n")
+    assert main(["batch", str(manifest), "-o", str(d / "out"), "--pack", str(random_pack)]) == 0
+    acdc, slicer = csv.DictReader(open(d / "out" / "results.csv"))
+    for c in ("LV", "MYO", "RV"):
+        assert float(acdc[f"true_dice_{c}"]) < 1 and acdc[f"true_dice_{c}"] == slicer[f"true_dice_{c}"]
 
 
 def test_batch_manifest_without_columns(files, random_pack, capsys):

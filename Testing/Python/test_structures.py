@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from SegmentationQCLib.structures import guess_mapping, guess_structure, terminology_string
+from SegmentationQCLib.structures import guess_mapping, guess_structure, header_segments, terminology_string
 
 
 @pytest.mark.parametrize("name, structure", [
@@ -31,3 +31,11 @@ def test_terminology_codes_and_meanings():
 def test_mapping_first_match_wins_and_missing_is_none():
     segments = [("a", "LV cavity", ""), ("b", "Left ventricle", ""), ("c", "Myocardium", ""), ("d", "Aorta", "")]
     assert guess_mapping(segments, ["LV", "MYO", "RV"]) == {"LV": "a", "MYO": "c", "RV": None}
+
+
+def test_header_segments_in_segment_order():
+    meta = {"Segment10_LabelValue": "4", "Segment10_Name": "Scar", "Segment2_LabelValue": "3", "Segment2_Name": "RV",
+            "Segment2_Terminology": terminology_string("RV"), "Segment0_LabelValue": "1", "Segment0_Name": "LV",
+            "Segment1_Name": "no value", "NRRD_space": "left-posterior-superior"}
+    assert header_segments(meta) == [(1, "LV", ""), (3, "RV", terminology_string("RV")), (4, "Scar", "")]
+    assert header_segments({"NRRD_space": "left-posterior-superior"}) == []
