@@ -114,7 +114,7 @@ def _checked(a, image, segmentation):
 
     case = read_case(image, segmentation, parse_labels(a.labels))
     engine = QCEngine(a.pack, a.device, a.methods)
-    return case, engine.check(case, a.flag_on, a.exclude_ends)
+    return case, engine.check(case, a.flag_on, a.exclude_ends), engine
 
 
 def cmd_correct(a) -> int:
@@ -124,8 +124,8 @@ def cmd_correct(a) -> int:
     for p in (a.output, a.report):
         if p:
             _guard(Path(p), [a.image, a.segmentation])
-    case, res = _checked(a, a.image, a.segmentation)
-    fix = correct(case, res)
+    case, res, engine = _checked(a, a.image, a.segmentation)
+    fix = correct(case, res, engine=engine)
     write_image(case.to_image(fix.labels), a.output)
     rep = to_report(res, a.image, a.segmentation)
     rep["correction"] = correction_section(fix, a.output)
@@ -144,14 +144,13 @@ def cmd_correct(a) -> int:
 
 
 def cmd_ef(a) -> int:
-    from .correction import ejection, measurements, realigned_for
+    from .correction import correct, ejection
     from .report import write_json
 
     out = {}
     for phase, image, seg in (("ED", a.ed_image, a.ed_segmentation), ("ES", a.es_image, a.es_segmentation)):
-        case, res = _checked(a, image, seg)
-        realigned = realigned_for(case, res)  # as in segqc correct, without rebuilding the mask
-        out[phase] = measurements(res.seg_area, res.flags, res.classes, case.spacing, realigned=realigned)
+        case, res, engine = _checked(a, image, seg)
+        out[phase] = correct(case, res, engine=engine).measurements  # as segqc correct, no file written
     out["function"] = ejection(out["ED"], out["ES"])
     if a.output:
         _guard(Path(a.output), [a.ed_image, a.ed_segmentation, a.es_image, a.es_segmentation])

@@ -1,12 +1,17 @@
 """Repair of flagged slices from their nearest good neighbours (Fournel et al. 2021, §2.4).
 
 Two levels:
-- measurements: a flagged slice's area is replaced by the mean area of the nearest good
-  slices above and below (the paper's method) before summing volumes;
+- measurements (the paper's method, ``neighbour_mean``): a flagged slice's area is replaced by the
+  mean area of the nearest good slices above and below before summing volumes;
 - mask: a flagged slice is rebuilt by interpolating the signed distance maps of the nearest
   good slices (one neighbour at an end of the stack: its shape is copied). The cardiac ring
   is kept: the LV cavity and the epicardium (LV ∪ MYO) are interpolated, MYO = epicardium
   minus cavity with at least one pixel of wall, RV is interpolated outside the epicardium.
+  The shape comes from the neighbours; the size, where the error-map network is at hand, from
+  the neighbours and the image (``image_sizes``): the network, run on the interpolated slice,
+  says how large each structure looks there, and where that agrees with the interpolated area
+  within ``IMAGE_AGREE`` the slice takes their mean. The corrected measurements are the
+  corrected segmentation's (on damaged validation volumes they beat the paper's; docs/benchmark.md).
 
 Before either, a flagged slice whose own segmentation agrees with the neighbours' interpolation
 once moved in-plane and relabelled (``realign``: mean Dice >= ``REALIGN_AGREE``) keeps its own
@@ -30,6 +35,7 @@ of undamaged segmentations (``training/benchmark_correction.py --exclude-ends 0`
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
@@ -45,6 +51,7 @@ SURE_WRONG = 0.1  # inside a longer run, a slice predicted below this Dice is st
 MAX_SHIFT_MM = 30.0  # largest in-plane move tried when realigning a flagged slice
 REALIGN_AGREE = 0.7  # mean Dice with the neighbours' interpolation a realigned slice needs
 SHIFT_MARGIN = 0.03  # a realigned slice stays in place unless moving it agrees better by more than this
+IMAGE_AGREE = 1.5  # an interpolated slice's size follows the image where the two areas are within this factor
 
 
 def neighbours(good: np.ndarray, i: int) -> tuple[int | None, int | None]:
@@ -122,7 +129,7 @@ def sdf(mask: np.ndarray, spacing_rc) -> np.ndarray:
             - ndimage.distance_transform_edt(mask, sampling=spacing_rc))
 
 
-def interpolate(masks: np.ndarray, good: np.ndarray, i: int, spacing_rc) -> np.ndarray:
+def interpolate(masks: np.ndarray, good: np.ndarray, i: int, spacing_rc, n: float | None = None) -> np.ndarray:
     """Mask for slice i from the nearest good slices' signed distance maps, weighted by distance:
     the interpolated map's lowest pixels, as many as the neighbours' interpolated area (a plain
     zero level set shrinks where their outlines differ)."""
@@ -133,7 +140,9 @@ def interpolate(masks: np.ndarray, good: np.ndarray, i: int, spacing_rc) -> np.n
         return masks[a if b is None else b].copy()
     w = (i - b) / (a - b)
     level = (1 - w) * sdf(masks[b], spacing_rc) + w * sdf(masks[a], spacing_rc)
-    n = int(round((1 - w) * masks[b].sum() + w * masks[a].sum()))  # the neighbours' interpolated area
+    if n is None:
+        n = (1 - w) * masks[b].sum() + w * masks[a].sum()  # the neighbours' interpolated area
+    n = min(int(round(n)), level.size)
     if n == 0:
         return np.zeros_like(masks[i])
     return level <= np.partition(level.ravel(), n - 1)[n - 1]
@@ -197,9 +206,18 @@ class Correction:
     labels: np.ndarray  # (S, H, W) corrected label volume, the user's label values
     rebuilt: list[tuple[int, str]] = field(default_factory=list)  # (slice, structure) pairs rebuilt
     not_rebuilt: list[tuple[int, str]] = field(default_factory=list)  # flagged, not repaired: an end slice or a long run
-    measurements: dict = field(default_factory=dict)  # name -> {"measured", "corrected", "unit"}
+    measurements: dict = field(default_factory=dict)  # name -> {"measured", "corrected", "neighbour_mean", "unit"}
     kept: list[int] = field(default_factory=list)  # flagged slices kept as they are: they agree with their neighbours
-    areas: np.ndarray | None = None  # (S, K) corrected areas (pixels) behind the measurements
+    areas: np.ndarray | None = None  # (S, K) areas (pixels) of the corrected segmentation: the corrected measurements
+    neighbour_areas: np.ndarray | None = None  # (S, K) areas of the paper's correction (corrected_structure_areas)
+
+
+def image_sizes(interpolated: np.ndarray, expected: np.ndarray, agree: float = IMAGE_AGREE) -> np.ndarray:
+    """Areas for interpolated slices: the mean of the interpolated area and the one the error-map
+    network expects from the image, where they are within a factor ``agree`` of each other; the
+    interpolated area elsewhere (one of the two is wrong, and the neighbours are the safer guess)."""
+    near = (expected <= agree * interpolated) & (interpolated <= agree * expected)
+    return np.where(near, 0.5 * (interpolated + expected), interpolated)
 
 
 def _agrees(a: np.ndarray, b: np.ndarray, min_dice: float) -> bool:
@@ -226,11 +244,13 @@ def realigned_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], 
 
 def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], class_values: dict,
                    spacing_rc, groups=CARDIAC_GROUPS, surrogate: np.ndarray | None = None,
-                   agree: float = 0.7, realigned: dict | None = None) -> tuple[np.ndarray, list[tuple[int, str]]]:
+                   agree: float = 0.7, realigned: dict | None = None,
+                   sizes: dict | None = None) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """A new label volume with flagged slices rebuilt, group by group; ``labels`` is not changed.
 
     ``realigned`` slices (``realigned_slices``) take their realigned masks; the structures that
-    change count as rebuilt. The others are interpolated from their neighbours. With a
+    change count as rebuilt. The others are interpolated from their neighbours, with the neighbours'
+    interpolated areas or ``sizes`` (slice -> (K,) areas in pixels, ``classes`` order). With a
     ``surrogate`` (manifold labels, same values), a flagged slice takes the surrogate's shape where
     it agrees with the neighbours' interpolation (Dice >= ``agree``): it follows the image, the
     interpolation only the neighbours."""
@@ -259,8 +279,9 @@ def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], cl
             endo = labels == lv
             epi = endo | (labels == myo)
             for i in np.flatnonzero(bad):
-                e = interpolate(epi, ~bad, i, spacing_rc)
-                n = interpolate(endo, ~bad, i, spacing_rc) & e
+                size = (sizes or {}).get(int(i))
+                e = interpolate(epi, ~bad, i, spacing_rc, None if size is None else size[col["LV"]] + size[col["MYO"]])
+                n = interpolate(endo, ~bad, i, spacing_rc, None if size is None else size[col["LV"]]) & e
                 if surrogate is not None:
                     se, sn = np.isin(surrogate[i], (lv, myo)), surrogate[i] == lv
                     if _agrees(se, e, agree) and _agrees(sn, n, agree):
@@ -275,7 +296,8 @@ def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], cl
                 v = class_values[c]
                 m = labels == v
                 for i in np.flatnonzero(bad):
-                    new = interpolate(m, ~bad, i, spacing_rc)
+                    size = (sizes or {}).get(int(i))
+                    new = interpolate(m, ~bad, i, spacing_rc, None if size is None else size[col[c]])
                     if surrogate is not None and _agrees(surrogate[i] == v, new, agree):
                         new = surrogate[i] == v
                     out[i][out[i] == v] = 0
@@ -284,24 +306,20 @@ def rebuild_slices(labels: np.ndarray, flags: np.ndarray, classes: list[str], cl
     return out, rebuilt
 
 
-def measurements(areas: np.ndarray, flags: np.ndarray, classes: list[str], spacing, groups=CARDIAC_GROUPS,
-                 realigned: dict | None = None) -> dict:
-    """LV/RV cavity volumes (mL) and LV mass (g), as measured and as corrected (flags spread over
-    the structure groups, as in the rebuilt mask; ``realigned`` slices measured on their masks)."""
-    return volumes(areas, corrected_structure_areas(areas, flags, classes, groups, realigned), classes, spacing)
-
-
-def volumes(areas: np.ndarray, fixed: np.ndarray, classes: list[str], spacing) -> dict:
-    """LV/RV cavity volumes (mL) and LV mass (g) from the measured ``areas`` and the corrected
-    ``fixed`` ones ((S, K) pixels each)."""
+def volumes(areas: np.ndarray, fixed: np.ndarray, classes: list[str], spacing,
+            neighbour: np.ndarray | None = None) -> dict:
+    """LV/RV cavity volumes (mL) and LV mass (g) from the measured ``areas``, the corrected
+    ``fixed`` ones and, if given, the ``neighbour`` ones ((S, K) pixels each)."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
     out = {}
     names = {"LV": ("LV_volume", "mL", 1.0), "RV": ("RV_volume", "mL", 1.0),
              "MYO": ("LV_mass", "g", MYOCARDIUM_DENSITY_G_PER_ML)}
     for k, c in enumerate(classes):
         name, unit, factor = names.get(c, (f"{c}_volume", "mL", 1.0))
-        out[name] = {"measured": float(areas[:, k].sum() * voxel_ml * factor),
-                     "corrected": float(fixed[:, k].sum() * voxel_ml * factor), "unit": unit}
+        out[name] = {kind: float(a[:, k].sum() * voxel_ml * factor)
+                     for kind, a in (("measured", areas), ("corrected", fixed), ("neighbour_mean", neighbour))
+                     if a is not None}
+        out[name]["unit"] = unit
     return out
 
 
@@ -312,7 +330,9 @@ def ejection(ed: dict, es: dict) -> dict:
         key = f"{side}_volume"
         if key not in ed or key not in es:
             continue
-        for kind in ("measured", "corrected"):
+        for kind in ("measured", "corrected", "neighbour_mean"):
+            if kind not in ed[key] or kind not in es[key]:
+                continue
             edv, esv = ed[key][kind], es[key][kind]
             out.setdefault(f"{side}_stroke_volume", {"unit": "mL"})[kind] = edv - esv
             out.setdefault(f"{side}_ejection_fraction", {"unit": "%"})[kind] = 100 * (edv - esv) / edv if edv > 0 else float("nan")
@@ -334,20 +354,38 @@ def repairs(result, groups=CARDIAC_GROUPS) -> np.ndarray:
     return repair_flags(flags, result.classes, groups, dice=result.slice_dice)
 
 
+def label_areas(labels: np.ndarray, classes: list[str], class_values: dict) -> np.ndarray:
+    """(S, K) pixels of each structure on each slice of an (S, H, W) label volume."""
+    return np.stack([(labels == class_values[c]).sum((1, 2)) for c in classes], 1)
+
+
 def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
-            realign_agree: float | None = REALIGN_AGREE) -> Correction:
+            realign_agree: float | None = REALIGN_AGREE, engine=None) -> Correction:
     """Rebuild the slices ``result`` flags and correct the measurements; the case is not changed.
     ``use_surrogate``: let the result's surrogate guide the rebuild where it agrees.
     ``realign_agree``: the agreement a flagged slice's own segmentation, moved and relabelled,
-    needs with its neighbours to be kept (``realigned_slices``); None interpolates every slice."""
+    needs with its neighbours to be kept (``realigned_slices``); None interpolates every slice.
+    ``engine``: the ``QCEngine`` that checked the case; with an error-map model, the interpolated
+    slices are rebuilt again at ``image_sizes``, from the areas the network expects on them.
+    The corrected measurements are the corrected segmentation's; ``neighbour_mean`` is the paper's."""
     classes, repair = result.classes, repairs(result, groups)  # its own repair flags: passed on unchanged
     realigned = realigned_for(case, result, groups, realign_agree)
-    labels, rebuilt = rebuild_slices(case.labels, repair, classes, case.class_values, case.spacing[1:], groups,
-                                     result.surrogate if use_surrogate else None, realigned=realigned)
+
+    def rebuild(sizes=None):
+        return rebuild_slices(case.labels, repair, classes, case.class_values, case.spacing[1:], groups,
+                              result.surrogate if use_surrogate else None, realigned=realigned, sizes=sizes)
+
+    labels, rebuilt = rebuild()
+    interpolated = sorted({i for i, _ in rebuilt} - set(realigned))
+    if interpolated and getattr(engine, "error_model", None) is not None:
+        expected = engine.expected_areas(dataclasses.replace(case, labels=labels), interpolated)
+        own = label_areas(labels[interpolated], classes, case.class_values)
+        labels, rebuilt = rebuild(dict(zip(interpolated, image_sizes(own, expected))))
     left = group_flags(result.flags, classes, groups) & ~repair
     moved = {i for i, _ in rebuilt}
-    fixed = corrected_structure_areas(result.seg_area, repair, classes, groups, realigned)
+    areas = label_areas(labels, classes, case.class_values)
+    neighbour = corrected_structure_areas(result.seg_area, repair, classes, groups, realigned)
     return Correction(labels=labels, rebuilt=rebuilt,
                       not_rebuilt=[(int(i), classes[k]) for i, k in zip(*np.nonzero(left))],
-                      kept=sorted(i for i in realigned if i not in moved), areas=fixed,
-                      measurements=volumes(result.seg_area, fixed, classes, case.spacing))
+                      kept=sorted(i for i in realigned if i not in moved), areas=areas, neighbour_areas=neighbour,
+                      measurements=volumes(result.seg_area, areas, classes, case.spacing, neighbour))

@@ -148,6 +148,20 @@ class QCEngine:
         flips = [(2,), (3,), (2, 3)] if self.pack.card.get("tta", False) else []
         return tuple(t.double().cpu().numpy() for t in flip_mean(self.slice_model, x, flips))
 
+    def _manual_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1+K, h, w) the error-map network's distribution of the manual label, averaged over the
+        card's ``flips`` of the input (flipped back)."""
+        return flip_mean(lambda t: torch.softmax(self.error_model(t), 1), x,
+                         self.pack.card["models"]["errormap"].get("flips", []), maps=True)
+
+    @torch.inference_mode()
+    def expected_areas(self, case: Case, slices) -> np.ndarray:
+        """(len(slices), K) area (pixels of the case) of each structure on those slices that the
+        error-map network expects from the image and the case's segmentation (inside the ROI)."""
+        prep = prepare(case, self.pack)
+        q = self._manual_labels(channels_last(prep.x[list(slices)].to(self.device)))
+        return q[:, 1:].sum((2, 3)).double().cpu().numpy() * prep.area_ratio
+
     @torch.inference_mode()
     def error_map(self, case: Case, prep: Prepared):
         """(S, H, W) P(label wrong) on the case grid, the QI, per-slice error fractions and the
@@ -156,9 +170,7 @@ class QCEngine:
         The network's label distribution is averaged over the card's ``flips`` of the input (flipped
         back). Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
         x = channels_last(prep.x.to(self.device))
-        q = flip_mean(lambda t: torch.softmax(self.error_model(t), 1), x,
-                      self.pack.card["models"]["errormap"].get("flips", []), maps=True)
-        p_roi, q = (t.float().cpu().contiguous() for t in error_probability(x, q))
+        p_roi, q = (t.float().cpu().contiguous() for t in error_probability(x, self._manual_labels(x)))
         p = to_native(p_roi, prep.theta, case.labels.shape[1:])[:, 0].numpy()
         seg = prep.x[:, 1:].sum(1, keepdim=True) > 0
         fg = np.isin(case.labels, [case.class_values[c] for c in self.pack.classes])

@@ -103,7 +103,7 @@ def add_surrogate(review: Review, node=None):
 def add_corrected(review: Review, node=None, table=None):
     """Rebuild the flagged slices into a new segmentation node, with a before/after measurements
     table. Returns (segmentation node, table node, [(slice, structure) rebuilt])."""
-    fix = correct(review.case, review.result)
+    fix = correct(review.case, review.result, engine=review.engine)
     name = review.segmentation_node.GetName()
     node = segmentation_like(review.scene, review.volume_node, review.case.to_input_order(fix.labels),
                              review.case.class_values, f"{name} corrected", node,

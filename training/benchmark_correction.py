@@ -2,7 +2,7 @@
 
     python training/benchmark_correction.py [--pack acdc-cardiac] [--exclude-ends 1] [--thresholds LV=0.4,MYO=0.4,RV=0.2]
                                             [--perfect-flags] [--repeats 3] [--split validation|training]
-                                            [--realign 0.7[,0,0.6,...]]
+                                            [--realign 0.7[,0,0.6,...]] [--no-image-sizes]
 
 For each validation volume, a good segmentation (the best training-family segmenter's clean
 output when every structure's Dice is >= 0.8, else the manual labels with a second rater's
@@ -12,14 +12,16 @@ slice and damage. ``--split training`` damages the training patients' volumes in
 the repair (``--realign``: the agreement a flagged slice needs to keep its own realigned outline;
 several values print a sweep) away from the validation patients. Printed per structure: 3D Dice
 and relative volume error (RVE) without damage, with damage, after measurement-level correction
-(areas of flagged slices from their neighbours) and after mask-level correction (rebuilt
-slices), and the ratio of corrected to undamaged RVE with a 95 % bootstrap interval over
+(areas of flagged slices from their neighbours, the paper's) and after mask-level correction (the
+rebuilt slices of ``segqc correct``, whose volumes are its corrected measurements; sized from the
+neighbours and the image, or from the neighbours only with ``--no-image-sizes``), and the ratio of corrected to undamaged RVE with a 95 % bootstrap interval over
 the patients; the Dice of rebuilt slices; how
 often the damaged slice was flagged, and how often slices of the undamaged segmentation were:
 all of them, and those whose true Dice is >= 0.7 (an undamaged slice of a segmenter's output
 can be truly bad, and then a flag is right); what the repair does to the undamaged
 segmentations themselves (their RVE repaired on their own flags against as they are); and the
-LV and RV ejection fractions' errors, undamaged and damaged, before and after the repair.
+LV and RV ejection fractions' errors, undamaged and damaged, before and after the repair (the
+corrected segmentations' volumes).
 """
 from __future__ import annotations
 
@@ -130,6 +132,8 @@ def main() -> None:
                          "several values: the table uses the first, and a sweep over all of them follows")
     ap.add_argument("--split", default="validation", choices=["validation", "training"],
                     help="the patients whose volumes are damaged (training: to tune the repair away from validation)")
+    ap.add_argument("--no-image-sizes", action="store_true",
+                    help="rebuild at the neighbours' interpolated areas only (correct() without the engine)")
     ap.add_argument("--perfect-flags", action="store_true",
                     help="flag exactly the damaged slice (every structure): what the repair itself can do")
     a = ap.parse_args()
@@ -142,6 +146,8 @@ def main() -> None:
     train, val = acdc.split(seed=a.seed)
     rows, undamaged = [], []  # undamaged: per volume, RVE as it is and repaired (each realign agreement)
     ef_areas = {}  # (patient, phase) -> structure volumes (pixels): truth, undamaged, repaired, damaged copies
+    def fixed(case, res, t):
+        return correct(case, res, realign_agree=t, engine=None if a.no_image_sizes else engine)
     sweep = [REALIGN_AGREE] if a.realign is None else [float(x) or None for x in a.realign.split(",")]
     for p in (val if a.split == "validation" else train):
         for v in acdc.load_patient(p):
@@ -153,7 +159,7 @@ def main() -> None:
             good_dice = metrics.volume_dice(good, v.label, VALUES)
             good_area = metrics.overlap_counts(good, good, VALUES)[1].sum(0)
             good_rve = np.abs(good_area - true_area) / true_area
-            repaired = [correct(good_case, res_good, realign_agree=t).areas.sum(0) for t in sweep]
+            repaired = [fixed(good_case, res_good, t).areas.sum(0) for t in sweep]
             undamaged.append([good_rve] + [np.abs(x - true_area) / true_area for x in repaired])
             frame = ef_areas[(p, v.phase)] = {"truth": true_area, "undamaged": good_area,
                                               "undamaged, repaired": repaired[0], "damaged": [], "damaged, repaired": []}
@@ -165,12 +171,12 @@ def main() -> None:
                 if a.perfect_flags:
                     res.flags[:] = False
                     res.flags[i] = True
-                fixes = [correct(case, res, realign_agree=t) for t in sweep]
+                fixes = [fixed(case, res, t) for t in sweep]
                 fix = fixes[0]
-                meas = fix.areas.sum(0)
+                meas = fix.neighbour_areas.sum(0)
                 bad_area = metrics.overlap_counts(bad, bad, VALUES)[1].sum(0)
                 frame["damaged"].append(bad_area)
-                frame["damaged, repaired"].append(meas)
+                frame["damaged, repaired"].append(fix.areas.sum(0))
                 # where the measurement error comes from
                 only_damaged, others = np.zeros_like(res.flags), res.flags.copy()
                 only_damaged[i], others[i] = res.flags[i], True
@@ -185,11 +191,10 @@ def main() -> None:
                     "kind": kind, "source": source, "patient": p,
                     "dice": [good_dice] + [metrics.volume_dice(s, v.label, VALUES) for s in (bad, fix.labels)],
                     "rve": [good_rve] + [np.abs(areas - true_area) / true_area for areas in (
-                        bad_area, metrics.overlap_counts(fix.labels, fix.labels, VALUES)[1].sum(0), meas)],
+                        bad_area, fix.areas.sum(0), meas)],
                     "rve_split": split,
                     "sweep": [[np.abs(areas - true_area) / true_area for areas in
-                               (f.areas.sum(0), metrics.overlap_counts(f.labels, f.labels, VALUES)[1].sum(0))]
-                              for f in fixes],
+                               (f.neighbour_areas.sum(0), f.areas.sum(0))] for f in fixes],
                     "slice_dice_fixed": metrics.slice_dice(fix.labels[i:i + 1], v.label[i:i + 1], VALUES)[0],
                     "slice_dice_bad": metrics.slice_dice(bad[i:i + 1], v.label[i:i + 1], VALUES)[0],
                     "slice_dice_good": metrics.slice_dice(good[i:i + 1], v.label[i:i + 1], VALUES)[0],
@@ -224,7 +229,7 @@ def main() -> None:
         ci = ratio_interval(rows, column)
         print(f"RVE corrected ({level}) / RVE no damage, with its 95 % bootstrap interval over the "
               f"{len({r['patient'] for r in rows})} patients: " + "; ".join(
-                  f"{c} {np.nanmean([r['rve'][column][k] for r in rows]) / none[k]:.2f} [{lo:.2f}, {hi:.2f}]"
+                  f"{c} {np.nanmean([r['rve'][column][k] for r in rows]) / none[k]:.3f} [{lo:.2f}, {hi:.2f}]"
                   for k, (c, (lo, hi)) in enumerate(zip(valcases.CLASSES, ci))))
     if not a.perfect_flags:
         split = np.array([r["rve_split"] for r in rows])  # (volumes, 2, K)
@@ -237,7 +242,7 @@ def main() -> None:
                                 f"{np.nanmean([r['rve'][2][k] for r in rows if r['kind'] == kind]):.3f}"
                                 for k, c in enumerate(valcases.CLASSES)) for kind in DAMAGES))
     u = np.nanmean(np.array(undamaged), 0)  # (1 + len(sweep), K)
-    print("\nThe repair run on the undamaged segmentations (its own flags; measurement level), RVE LV / MYO / RV: "
+    print("\nThe repair run on the undamaged segmentations (its own flags; the corrected segmentation), RVE LV / MYO / RV: "
           + "; ".join(f"realign {t or 'none'} {' / '.join(f'{x:.3f}' for x in u[j + 1])} "
                       f"({' / '.join(f'{x:.2f}' for x in u[j + 1] / u[0])} × not repaired)" for j, t in enumerate(sweep)))
     print("\n" + ejection_line(ef_areas))

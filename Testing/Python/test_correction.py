@@ -6,9 +6,11 @@ import pytest
 from scipy import ndimage
 
 from SegmentationQCLib import metrics
-from SegmentationQCLib.correction import (MAX_RUN, SURE_WRONG, corrected_areas, corrected_structure_areas, ejection,
-                                         group_flags, interpolate, measurements, neighbours, realign,
-                                         realigned_slices, rebuild_slices, repair_flags, repairs, sdf, short_runs)
+from SegmentationQCLib.case import case_from_arrays
+from SegmentationQCLib.correction import (IMAGE_AGREE, MAX_RUN, SURE_WRONG, correct, corrected_areas,
+                                         corrected_structure_areas, ejection, group_flags, image_sizes, interpolate,
+                                         neighbours, realign, realigned_slices, rebuild_slices, repair_flags, repairs,
+                                         sdf, short_runs, volumes)
 
 CLASSES = ["LV", "MYO", "RV"]
 VALUES = {"LV": 3, "MYO": 2, "RV": 1}
@@ -26,14 +28,17 @@ def test_measurements_and_ejection_fraction():
     areas = np.array([[100.0, 50.0, 80.0], [0.0, 50.0, 80.0], [100.0, 50.0, 80.0]])
     flags = np.zeros((3, 3), bool)
     flags[1, 0] = True
-    m = measurements(areas, flags, CLASSES, (10.0, 1.0, 1.0))  # a voxel is 0.01 mL
+    fixed = corrected_structure_areas(areas, flags, CLASSES)
+    m = volumes(areas, fixed, CLASSES, (10.0, 1.0, 1.0), neighbour=fixed)  # a voxel is 0.01 mL
     assert m["LV_volume"]["measured"] == pytest.approx(2.0) and m["LV_volume"]["corrected"] == pytest.approx(3.0)
-    assert m["LV_mass"]["measured"] == pytest.approx(1.5 * 1.05)
+    assert m["LV_volume"]["neighbour_mean"] == pytest.approx(3.0) and m["LV_volume"]["unit"] == "mL"
+    assert m["LV_mass"]["measured"] == pytest.approx(1.5 * 1.05) and m["LV_mass"]["unit"] == "g"
     es = {"LV_volume": {"measured": 1.0, "corrected": 1.2}, "RV_volume": m["RV_volume"]}
     e = ejection(m, es)
     assert e["LV_ejection_fraction"]["measured"] == pytest.approx(50.0)
     assert e["LV_ejection_fraction"]["corrected"] == pytest.approx(60.0)
     assert e["LV_stroke_volume"]["corrected"] == pytest.approx(1.8)
+    assert "neighbour_mean" not in e["LV_ejection_fraction"] and "neighbour_mean" in e["RV_ejection_fraction"]
 
 
 def test_a_flag_on_the_myocardium_corrects_the_cavity_too():
@@ -41,7 +46,7 @@ def test_a_flag_on_the_myocardium_corrects_the_cavity_too():
     flags = np.zeros((3, 3), bool)
     flags[1, 1] = True  # MYO only: LV and MYO are rebuilt together, RV is left alone
     np.testing.assert_array_equal(group_flags(flags, CLASSES), [[0, 0, 0], [1, 1, 0], [0, 0, 0]])
-    m = measurements(areas, flags, CLASSES, (10.0, 1.0, 1.0))
+    m = volumes(areas, corrected_structure_areas(areas, flags, CLASSES), CLASSES, (10.0, 1.0, 1.0))
     assert m["LV_volume"]["corrected"] == pytest.approx(3.0) and m["RV_volume"]["corrected"] == pytest.approx(1.6)
 
 
@@ -179,3 +184,53 @@ def test_interpolated_slice_has_the_neighbours_mean_area():
     assert abs(got.sum() - want) <= 0.02 * want
     plain = (sdf(below, (1.0, 1.0)) + sdf(above, (1.0, 1.0))) / 2 < 0  # the zero level set falls short
     assert plain.sum() < 0.9 * want and got[plain].all()
+
+
+def test_image_sizes_follow_the_image_only_where_it_agrees_with_the_neighbours():
+    interpolated = np.array([[100.0, 50.0, 0.0]])
+    expected = np.array([[140.0, 50.0 * IMAGE_AGREE * 1.01, 20.0]])
+    np.testing.assert_allclose(image_sizes(interpolated, expected), [[120.0, 50.0, 0.0]])
+    rr, cc = np.mgrid[:40, :40]
+    disc = (rr - 20) ** 2 + (cc - 20) ** 2 < 8 ** 2  # about 200 pixels
+    got = interpolate(np.stack([disc, np.zeros_like(disc), disc]), np.array([True, False, True]), 1, (1.0, 1.0), n=300)
+    assert abs(got.sum() - 300) <= 16 and got[disc].all()  # the same shape grown to the size asked (ties kept)
+
+
+class _Engine:
+    """What ``correct`` asks of a QCEngine: the areas its error-map network expects on some slices."""
+    error_model = object()
+
+    def __init__(self, areas):
+        self.areas, self.asked = areas, []
+
+    def expected_areas(self, case, slices):
+        self.asked.append((case.labels.copy(), list(slices)))
+        return self.areas[slices]
+
+
+def test_correct_sizes_interpolated_slices_from_the_neighbours_and_the_image(stack):
+    image, truth, spacing = stack
+    seg = truth.copy()
+    seg[4] = 0  # erased: interpolated
+    seg[6] = np.roll(truth[6], 12, axis=1)  # misplaced: realigned, not resized
+    flags = np.zeros((truth.shape[0], 3), bool)
+    flags[[4, 6]] = True
+    case = case_from_arrays(image, seg, spacing, VALUES)
+    result = SimpleNamespace(flags=flags, classes=CLASSES, seg_area=np.stack([_masks(s).sum((1, 2)) for s in seg]),
+                             slice_dice=np.full(flags.shape, 0.5), surrogate=None)
+    plain = correct(case, result)
+    interpolated = plain.areas[4].astype(float)
+    expected = np.zeros((len(seg), 3))
+    expected[4] = interpolated * [0.8, 0.8, 2 * IMAGE_AGREE]  # the RV disagrees: its interpolated area is kept
+    engine = _Engine(expected)
+    sized = correct(case, result, engine=engine)
+    assert [slices for _, slices in engine.asked] == [[4]]  # the realigned slice keeps its own outline and size
+    np.testing.assert_array_equal(engine.asked[0][0][4], plain.labels[4])  # asked about the interpolated slice
+    np.testing.assert_allclose(sized.areas[4], interpolated * [0.9, 0.9, 1], rtol=0.06)  # ties at the level kept
+    np.testing.assert_array_equal(np.delete(sized.labels, 4, 0), np.delete(plain.labels, 4, 0))
+    # the corrected measurements are the corrected segmentation's; neighbour_mean the paper's
+    ml = float(np.prod(spacing)) / 1000
+    assert sized.measurements["LV_volume"]["corrected"] == pytest.approx(sized.areas[:, 0].sum() * ml)
+    assert sized.measurements["LV_volume"]["neighbour_mean"] == pytest.approx(plain.neighbour_areas[:, 0].sum() * ml)
+    np.testing.assert_array_equal(sized.neighbour_areas, plain.neighbour_areas)
+    assert correct(case, result, engine=SimpleNamespace(error_model=None)).measurements == plain.measurements

@@ -110,7 +110,7 @@ def test_repair_puts_back_misplaced_and_relabelled_slices(engine, phantom):
     image, truth, spacing = phantom
     damaged, where = damage_for_demo(truth)
     case = case_from_arrays(image, damaged, spacing)
-    fix = correct(case, engine.check(case))
+    fix = correct(case, engine.check(case), engine=engine)  # sized by the image too, as segqc correct does
     moved = [i for i, what in where.items() if "shifted" in what or "swapped" in what]
     np.testing.assert_array_equal(fix.labels[moved], truth[moved])  # realigned, not interpolated
     missed = [i for i, what in where.items() if "missing" in what]
