@@ -111,11 +111,39 @@ def _read_nifti_permissive(path: Path) -> sitk.Image:
     return out
 
 
+def read_dicom_series(path: Path, what: str = "image") -> sitk.Image:
+    """A folder holding one DICOM series of one volume (one image per slice position)."""
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's own line for an empty folder
+    try:
+        ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path))
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+    if len(ids) != 1:
+        raise InputError(f"{what} folder {path.name} holds {len(ids) or 'no'} DICOM series; give an image file "
+                         "or a folder of one DICOM series")
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), ids[0])
+    positions = set()
+    for f in files:
+        header = sitk.ImageFileReader()
+        header.SetFileName(f)
+        header.ReadImageInformation()
+        positions.add(header.GetMetaData("0020|0032").strip() if header.HasMetaDataKey("0020|0032") else f)
+    if len(positions) < len(files):
+        raise InputError(f"{what} folder {path.name} holds {len(files)} DICOM images at {len(positions)} slice "
+                         "positions (a cine series?); give one frame (e.g. ED or ES) as a volume")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
+    return reader.Execute()
+
+
 def read_image(path: str | Path, what: str = "image") -> tuple[sitk.Image, list[str]]:
-    """Read any file SimpleITK reads; returns (image, warnings)."""
+    """Read any file SimpleITK reads, or a folder of one DICOM series; returns (image, warnings)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what} file not found: {path}")
+    if path.is_dir():
+        return read_dicom_series(path, what), []
     try:
         return sitk.ReadImage(str(path)), []
     except RuntimeError as e:

@@ -1,6 +1,8 @@
 """Fixtures: every test makes its own data (phantoms, perturbed masks); no ACDC here."""
 from __future__ import annotations
 
+import locale
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -31,6 +33,29 @@ def slicer_file(labels, path, segments, spacing_xyz=(1.4, 1.4, 8.0), layers=1):
     sitk.WriteImage(img, str(path))
     return path
 
+
+
+def dicom_series(array, folder, spacing_xyz=(1.4, 1.4, 8.0), frames=1):
+    """One DICOM file per slice (and per frame: a cine series repeats the slice positions). GDCM's
+    writer sets the C locale (Python's default encoding becomes ASCII): it is put back."""
+    saved = locale.setlocale(locale.LC_ALL)
+    folder.mkdir()
+    n = 0
+    for _ in range(frames):
+        for k, plane in enumerate(array):
+            sl = sitk.GetImageFromArray(plane.astype(np.int16))
+            for tag, v in (("0008|0060", "MR"), ("0020|000e", "1.2.826.0.1.3680043.2.1125.1"),
+                           ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0020|0032", f"0\\0\\{k * spacing_xyz[2]}"),
+                           ("0020|0013", str(n)), ("0018|0050", str(spacing_xyz[2]))):
+                sl.SetMetaData(tag, v)
+            sl.SetSpacing(spacing_xyz[:2])
+            writer = sitk.ImageFileWriter()
+            writer.KeepOriginalImageUIDOn()
+            writer.SetFileName(str(folder / f"{n:03d}.dcm"))
+            writer.Execute(sl)
+            n += 1
+    locale.setlocale(locale.LC_ALL, saved)
+    return folder
 
 @pytest.fixture(scope="session")
 def stack():

@@ -6,7 +6,7 @@ import SimpleITK as sitk
 
 from SegmentationQCLib.case import find_slice_axis, parse_labels, read_case
 from SegmentationQCLib.errors import InputError
-from conftest import slicer_file, write
+from conftest import dicom_series, slicer_file, write
 
 
 @pytest.mark.parametrize("ext", [".nii.gz", ".nrrd", ".mha"])
@@ -196,3 +196,17 @@ def test_slicer_segmentation_files_are_read_by_their_segment_names(tmp_path, sta
     assert case.class_values == {"LV": 3, "MYO": 2, "RV": 1} and any("no segment name" in w for w in case.warnings)
     with pytest.raises(InputError, match="Slicer segmentation with 2 layers"):
         read_case(img, slicer_file(made, tmp_path / "layers.seg.nrrd", [("LV", 1), ("RV", 1)], layers=2))
+
+
+def test_a_folder_of_one_dicom_series_is_an_image(tmp_path, stack):
+    image, truth, _ = stack
+    image = np.rint(image).astype(np.int16)  # what MR DICOM stores
+    seg = write(truth, tmp_path / "s.nii.gz")
+    case = read_case(dicom_series(image, tmp_path / "series"), seg)
+    np.testing.assert_array_equal(case.image, read_case(write(image, tmp_path / "i.nii.gz"), seg).image)
+    assert case.spacing == pytest.approx((8.0, 1.4, 1.4)) and not case.warnings  # the segmentation's grid
+    with pytest.raises(InputError, match="20 DICOM images at 10 slice positions"):
+        read_case(dicom_series(image[:10], tmp_path / "cine", frames=2), seg)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="folder empty holds no DICOM series"):
+        read_case(tmp_path / "empty", seg)
