@@ -108,12 +108,13 @@ def cmd_check(a) -> int:
     return 0
 
 
-def _checked(a, image, segmentation):
+def _checked(a, image, segmentation, engine=None):
+    """The case read from the files, its result and the engine (loaded unless given)."""
     from .case import parse_labels, read_case
     from .qc import QCEngine
 
     case = read_case(image, segmentation, parse_labels(a.labels))
-    engine = QCEngine(a.pack, a.device, a.methods)
+    engine = engine or QCEngine(a.pack, a.device, a.methods)
     return case, engine.check(case, a.flag_on, a.exclude_ends), engine
 
 
@@ -147,9 +148,9 @@ def cmd_ef(a) -> int:
     from .correction import correct, ejection
     from .report import write_json
 
-    out = {}
+    out, engine = {}, None
     for phase, image, seg in (("ED", a.ed_image, a.ed_segmentation), ("ES", a.es_image, a.es_segmentation)):
-        case, res, engine = _checked(a, image, seg)
+        case, res, engine = _checked(a, image, seg, engine)
         out[phase] = correct(case, res, engine=engine).measurements  # as segqc correct, no file written
     out["function"] = ejection(out["ED"], out["ES"])
     if a.output:
