@@ -68,12 +68,13 @@ def _safe(name: str) -> str:
 
 
 def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=None, device=None,
-              flag_on: str = "dice", exclude_ends: int = 0, methods=None, scheduler: str | None = None) -> int:
+              flag_on: str = "dice", exclude_ends: int = 0, methods=None, scheduler: str | None = None,
+              precision: str = "float32") -> int:
     """Check every manifest row here, or as tasks on a Dask cluster when ``scheduler`` is given
     (see ``distributed.connect``; rows of results.csv then come in the order cases finish)."""
     rows = read_manifest(manifest)
     class_values = parse_labels(labels)
-    engine = QCEngine(pack, device, methods)  # validates the pack and methods before any work starts
+    engine = QCEngine(pack, device, methods, precision)  # validates the pack and methods before any work starts
     inputs = {Path(r[c]).resolve() for r in rows for c in ("image", "segmentation", "reference") if r.get(c)}
     results_path = out_dir / "results.csv"
     if results_path.resolve() in inputs:
@@ -87,7 +88,7 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
     out_dir.mkdir(parents=True, exist_ok=True)
     if client is not None:
         print(f"Dask cluster: {client.dashboard_link}", file=sys.stderr)
-        engine_args = (str(engine.pack.path), device, tuple(methods) if methods else None)
+        engine_args = (str(engine.pack.path), device, tuple(methods) if methods else None, precision)
         results = map_rows(client, rows, engine_args, class_values, out_dir.resolve(), flagging)
     else:
         results = (check_one(row, engine, class_values, out_dir, **flagging) for row in rows)

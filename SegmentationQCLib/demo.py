@@ -50,14 +50,15 @@ def plot_slices(res: QCResult, true: np.ndarray | None, thresholds: dict, path: 
     return path
 
 
-def run_demo(out: Path, pack=None, device=None, flag_on: str = "dice", exclude_ends: int = 0, methods=None) -> int:
+def run_demo(out: Path, pack=None, device=None, flag_on: str = "dice", exclude_ends: int = 0, methods=None,
+             precision: str = "float32") -> int:
     out.mkdir(parents=True, exist_ok=True)
     image, truth, spacing = short_axis_stack(seed=3)
     seg, damaged = damage_for_demo(truth)
     paths = {n: write_volume(a, spacing, out / f"{n}.nii.gz")
              for n, a in (("image", image), ("segmentation", seg), ("truth", truth))}
     print(f"example case written to {out}/ (image, segmentation with damaged slices {sorted(damaged)}, truth)")
-    engine = QCEngine(pack, device, methods)
+    engine = QCEngine(pack, device, methods, precision)
     case = read_case(paths["image"], paths["segmentation"], name="demo")
     res = engine.check(case, flag_on, exclude_ends)
     rep = to_report(res, paths["image"], paths["segmentation"])

@@ -25,8 +25,8 @@ def _check_on_worker(row: dict, engine_args: tuple, class_values: dict | None, o
 
     with _lock:
         if engine_args not in _engines:
-            pack, device, methods = engine_args
-            _engines[engine_args] = QCEngine(pack, device, list(methods) if methods else None)
+            pack, device, methods, precision = engine_args
+            _engines[engine_args] = QCEngine(pack, device, list(methods) if methods else None, precision)
     return check_one(row, _engines[engine_args], class_values, Path(out_dir), **flagging)
 
 

@@ -3,6 +3,9 @@
 Batch normalisation is folded into the preceding convolutions (torch.fx) and activations are
 kept channels-last, which oneDNN convolutions prefer: the slice network runs about twice as
 fast on 2 CPU cores, the error-map U-Net about a fifth faster (``training/benchmark.py``).
+On a CPU with native bfloat16 arithmetic (AVX512-BF16, AMX) the networks can run in bfloat16
+(``BFloat16``): the error-map U-Net about twice as fast again on an idle CPU, the predicted Dice
+within a few thousandths.
 """
 from __future__ import annotations
 
@@ -24,6 +27,27 @@ def optimise(model: torch.nn.Module) -> torch.nn.Module:
     except Exception:  # noqa: BLE001 - data-dependent control flow: keep the plain module
         pass
     return model.to(memory_format=torch.channels_last)
+
+
+class BFloat16(torch.nn.Module):
+    """``model`` run under CPU bfloat16 autocast; its outputs (a tensor or a tuple) in float32."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = self.model(x)
+        return tuple(t.float() for t in y) if isinstance(y, tuple) else y.float()
+
+
+def native_bfloat16(device: str) -> bool:
+    """Whether ``device`` is a CPU with native bfloat16 arithmetic (where emulated, it is slower)."""
+    try:
+        return device == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:

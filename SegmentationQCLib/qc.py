@@ -16,7 +16,7 @@ from . import labelcheck, metrics, presence
 from .case import Case
 from .errornet import error_probability
 from .errors import InputError
-from .inference import channel_argmax, channels_last, flip_mean, optimise
+from .inference import BFloat16, channel_argmax, channels_last, flip_mean, native_bfloat16, optimise
 from .intervals import bounds, scale
 from .methods import direct3d_estimate, errormap_estimates, finish, manifold_estimates
 from .pack import ModelPack, load_pack
@@ -116,11 +116,22 @@ class QCEngine:
     ``methods``: the estimators to run, the first one giving the reported Dice (default: the
     card's ``default_methods``). ``slice`` always runs: its per-slice values drive the rebuild
     and, for methods without slice-level estimates, the flags.
+    ``precision``: ``"bfloat16"`` runs the slice and error-map networks in bfloat16, on a CPU with
+    native bfloat16 arithmetic only: faster (docs/benchmark.md), its Dice within a few thousandths
+    of float32's, which stays the default so that every machine gives the same answers. The
+    manifold search and the 3D baseline stay in float32.
     """
 
-    def __init__(self, pack: ModelPack | str | None = None, device: str | None = None, methods=None):
+    def __init__(self, pack: ModelPack | str | None = None, device: str | None = None, methods=None,
+                 precision: str = "float32"):
         self.pack = pack if isinstance(pack, ModelPack) else load_pack(pack)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if precision not in ("float32", "bfloat16"):
+            raise InputError(f"precision {precision!r} is not float32 or bfloat16")
+        if precision == "bfloat16" and not native_bfloat16(self.device):
+            raise InputError("bfloat16 precision needs a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX; "
+                             "--device cpu); use float32")
+        self.precision = precision
         card = self.pack.card
         self.available = ["slice"] + [m for m in ("errormap", "manifold", "direct3d") if self.pack.has(m)]
         if "fusion" in card and all(m in self.available for m in card["fusion"]["methods"]):
@@ -130,8 +141,9 @@ class QCEngine:
         if bad:
             raise InputError(f"method {', '.join(bad)} is not available with model pack {self.pack.name} "
                              f"(available: {', '.join(self.available)})")
-        self.slice_model = optimise(self.pack.load_slice_model(self.device))
-        self.error_model = optimise(self.pack.load_error_model(self.device)) if self.pack.has("errormap") else None
+        fast = BFloat16 if self.precision == "bfloat16" else (lambda m: m)
+        self.slice_model = fast(optimise(self.pack.load_slice_model(self.device)))
+        self.error_model = fast(optimise(self.pack.load_error_model(self.device))) if self.pack.has("errormap") else None
         self.vae = self.pack.load_manifold_model(self.device) if self.pack.has("manifold") else None
         self.direct3d = self.pack.load_direct3d_model(self.device) if "direct3d" in self._needed() else None
 
@@ -256,7 +268,7 @@ class QCEngine:
                        spacing=case.spacing, verdict=verdict(np.clip(est[main][1], 0, 1), card["thresholds"]),
                        flags=np.zeros(slice_d.shape, bool), method=main,
                        estimates={k: v for k, v in est.items() if k in need},
-                       model={"name": self.pack.name, "version": self.pack.version},
+                       model={"name": self.pack.name, "version": self.pack.version, "precision": self.precision},
                        slice_axis=case.slice_axis, warnings=list(case.warnings) + notes, **extra)
         _add_intervals(res, card.get("intervals", {}).get(main), absent)
         res.flags = flag_slices(res, card["thresholds"]["slice_flag"], flag_on, exclude_ends,

@@ -31,6 +31,7 @@ from timing import median_ms
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.case import case_from_arrays, read_case  # noqa: E402
 from SegmentationQCLib.direct3d import ResNet50_3D  # noqa: E402
+from SegmentationQCLib.inference import native_bfloat16  # noqa: E402
 from SegmentationQCLib.phantom import short_axis_stack  # noqa: E402
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
 
@@ -79,12 +80,15 @@ def error_map_table(rows: dict) -> str:
 
 def speed(engines: list[QCEngine], zoo: Path) -> str:
     """Median time of a check per method (the first engine: the default) and of reading + checking,
-    next to one forward pass of the 3D ResNet-50 reference, all in this run."""
+    next to one forward pass of the 3D ResNet-50 reference, all in this run; where an engine runs
+    in bfloat16, the reference in bfloat16 too."""
     name, case, truth = next(valcases.cases("zoo", zoo))
     ref = ResNet50_3D().eval()
     x = torch.randn(1, 5, 8, 224, 224)
     with torch.no_grad():
         rob = median_ms(lambda: ref(x), 5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            rob16 = median_ms(lambda: ref(x), 5) if any(e.precision == "bfloat16" for e in engines) else None
     s = case.image.shape
     lines = [f"| what ({s[0]} slices, {s[1]}x{s[2]}) | median ms | share of the 3D ResNet-50 |", "|---|---|---|"]
     with tempfile.TemporaryDirectory() as d:
@@ -94,7 +98,7 @@ def speed(engines: list[QCEngine], zoo: Path) -> str:
             sitk.WriteImage(im, f"{d}/{n}.nii.gz")
         for i, e in enumerate(engines):
             qc = median_ms(lambda: e.check(case), 20)
-            tag = f"check, method {e.methods[0]}" + (" (default)" if i == 0 else "")
+            tag = f"check, method {e.methods[0]}, {e.precision}" + (" (default)" if i == 0 else "")
             lines.append(f"| {tag} | {qc:.1f} | {100 * qc / rob:.1f} % |")
             if i == 0:
                 full = median_ms(lambda: e.check(read_case(f"{d}/img.nii.gz", f"{d}/seg.nii.gz")), 20)
@@ -103,7 +107,9 @@ def speed(engines: list[QCEngine], zoo: Path) -> str:
                 t = median_ms(lambda: e.check(big), 10)
                 lines.append(f"| check, method {e.methods[0]}, a 14-slice 512x512 synthetic stack (0.6 mm pixels) "
                              f"| {t:.1f} | {100 * t / rob:.1f} % |")
-    lines.append(f"| Robinson-style 3D ResNet-50, one forward pass (5x8x224x224) | {rob:.0f} | 100 % |")
+    lines.append(f"| Robinson-style 3D ResNet-50, one forward pass (5x8x224x224), float32 | {rob:.0f} | 100 % |")
+    if rob16 is not None:
+        lines.append(f"| the same pass in bfloat16 | {rob16:.0f} | {100 * rob16 / rob:.1f} % |")
     return "\n".join(lines)
 
 
@@ -139,7 +145,8 @@ def main() -> None:
     torch.set_num_threads(2)
     default = QCEngine(a.pack, "cpu")
     everything = QCEngine(a.pack, "cpu", default.methods + [m for m in default.available if m not in default.methods])
-    print(f"# Benchmark: pack {default.pack.name} {default.pack.version}, default method {default.methods[0]}, "
+    print(f"# Benchmark: pack {default.pack.name} {default.pack.version}, default method {default.methods[0]} "
+          f"({default.precision}), "
           f"{datetime.date.today()}, {platform.machine()}, torch threads {torch.get_num_threads()}"
           + (f", one case in {a.every} of each source" if a.every > 1 else "") + "\n")
     rows = {}
@@ -150,6 +157,8 @@ def main() -> None:
     if rows:
         print_accuracy(rows, everything)
     others = [QCEngine(default.pack, "cpu", [m]) for m in default.available if m != default.methods[0]]
+    if native_bfloat16("cpu"):
+        others.insert(0, QCEngine(default.pack, "cpu", default.methods, "bfloat16"))
     print("\n" + speed([default] + others, a.zoo))
 
 

@@ -2,7 +2,8 @@
 
     Slicer --no-main-window --python-script segqc_batch.py --manifest M.csv --out DIR
            [--labels LV=3,MYO=2,RV=1] [--pack NAME_OR_FOLDER] [--device cpu|cuda]
-           [--methods M[,M…]] [--flag-on dice|upper] [--exclude-ends N] [--install-dependencies]
+           [--methods M[,M…]] [--flag-on dice|upper] [--exclude-ends N] [--precision float32|bfloat16]
+           [--install-dependencies]
 
 Writes DIR/results.csv and DIR/cases/<case>.json (see docs/slicer.md). Without
 ``--install-dependencies`` nothing is installed: a missing torch is reported and the exit code
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
 
     try:
         return run_batch(Path(a.manifest), Path(a.out), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends,
-                         a.methods)
+                         a.methods, precision=a.precision)
     except InputError as e:
         print(f"segqc_batch: error: {e}", file=sys.stderr)
         return 2

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from SegmentationQCLib.case import case_from_arrays
+from SegmentationQCLib.errors import InputError
+from SegmentationQCLib.inference import native_bfloat16
 from SegmentationQCLib.pack import PACKS_DIR, load_pack, sha256
 from SegmentationQCLib.phantom import damage_for_demo, short_axis_stack
 from SegmentationQCLib.qc import QCEngine
@@ -134,3 +136,21 @@ def test_error_map_reads_a_mirrored_heart_as_the_heart_mirrored(engine):
     plain.pack.card["models"]["errormap"]["flips"] = []
     unflipped = emap(plain, image[..., ::-1].copy(), damaged[..., ::-1].copy())
     assert np.abs(unflipped - emap(plain, image, damaged)[..., ::-1]).max() > 0.05
+
+
+@pytest.mark.skipif(not native_bfloat16("cpu"), reason="this CPU has no native bfloat16 arithmetic")
+def test_bfloat16_gives_the_float32_answers_within_a_few_thousandths():
+    image, truth, spacing = short_axis_stack(seed=2)
+    case = case_from_arrays(image, damage_for_demo(truth)[0], spacing)
+    full, fast = (QCEngine(device="cpu", precision=p).check(case) for p in ("float32", "bfloat16"))
+    assert (full.model["precision"], fast.model["precision"]) == ("float32", "bfloat16")
+    assert np.abs(fast.volume_dice - full.volume_dice).max() < 0.01
+    assert np.abs(fast.slice_dice - full.slice_dice).max() < 0.03
+    np.testing.assert_array_equal(fast.flags, full.flags)
+    assert QCEngine(device="cpu").precision == "float32"  # the default
+
+
+def test_bfloat16_is_refused_where_it_would_be_emulated(monkeypatch):
+    monkeypatch.setattr("SegmentationQCLib.qc.native_bfloat16", lambda device: False)
+    with pytest.raises(InputError, match="native bfloat16"):
+        QCEngine(device="cpu", precision="bfloat16")
