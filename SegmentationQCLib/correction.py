@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, signal
 
-from .metrics import MYOCARDIUM_DENSITY_G_PER_ML, end_slices
+from .metrics import MYOCARDIUM_DENSITY_G_PER_ML, end_slices, slice_areas
 
 CARDIAC_GROUPS = (("LV", "MYO"), ("RV",))
 _FAR = 1e3  # signed distance given to a structure absent from a slice (mm)
@@ -354,11 +354,6 @@ def repairs(result, groups=CARDIAC_GROUPS) -> np.ndarray:
     return repair_flags(flags, result.classes, groups, dice=result.slice_dice)
 
 
-def label_areas(labels: np.ndarray, classes: list[str], class_values: dict) -> np.ndarray:
-    """(S, K) pixels of each structure on each slice of an (S, H, W) label volume."""
-    return np.stack([(labels == class_values[c]).sum((1, 2)) for c in classes], 1)
-
-
 def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
             realign_agree: float | None = REALIGN_AGREE, engine=None) -> Correction:
     """Rebuild the slices ``result`` flags and correct the measurements; the case is not changed.
@@ -369,6 +364,7 @@ def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
     slices are rebuilt again at ``image_sizes``, from the areas the network expects on them.
     The corrected measurements are the corrected segmentation's; ``neighbour_mean`` is the paper's."""
     classes, repair = result.classes, repairs(result, groups)  # its own repair flags: passed on unchanged
+    values = [case.class_values[c] for c in classes]
     realigned = realigned_for(case, result, groups, realign_agree)
 
     def rebuild(sizes=None):
@@ -379,11 +375,11 @@ def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
     interpolated = sorted({i for i, _ in rebuilt} - set(realigned))
     if interpolated and getattr(engine, "error_model", None) is not None:
         expected = engine.expected_areas(dataclasses.replace(case, labels=labels), interpolated)
-        own = label_areas(labels[interpolated], classes, case.class_values)
+        own = slice_areas(labels[interpolated], values)
         labels, rebuilt = rebuild(dict(zip(interpolated, image_sizes(own, expected))))
     left = group_flags(result.flags, classes, groups) & ~repair
     moved = {i for i, _ in rebuilt}
-    areas = label_areas(labels, classes, case.class_values)
+    areas = slice_areas(labels, values)
     neighbour = corrected_structure_areas(result.seg_area, repair, classes, groups, realigned)
     return Correction(labels=labels, rebuilt=rebuilt,
                       not_rebuilt=[(int(i), classes[k]) for i, k in zip(*np.nonzero(left))],

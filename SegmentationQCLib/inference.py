@@ -43,7 +43,8 @@ class BFloat16(torch.nn.Module):
 
 
 def native_bfloat16(device: str) -> bool:
-    """Whether ``device`` is a CPU with native bfloat16 arithmetic (where emulated, it is slower)."""
+    """Whether ``device`` is a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX), the only
+    place bfloat16 is offered."""
     try:
         return device == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

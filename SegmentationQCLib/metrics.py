@@ -12,14 +12,18 @@ import numpy as np
 MYOCARDIUM_DENSITY_G_PER_ML = 1.05
 
 
+def slice_areas(labels: np.ndarray, values) -> np.ndarray:
+    """(S, K) voxels of each label value on each slice (axis 0), int64."""
+    flat = labels.reshape(labels.shape[0], -1)
+    return np.stack([(flat == v).sum(1) for v in values], 1)
+
+
 def overlap_counts(seg: np.ndarray, ref: np.ndarray, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per slice (axis 0) and class: (|seg ∩ ref|, |seg|, |ref|), each (S, K) int64."""
     s = seg.reshape(seg.shape[0], -1)
     r = ref.reshape(ref.shape[0], -1)
     inter = np.stack([((s == v) & (r == v)).sum(1) for v in values], 1)
-    zs = np.stack([(s == v).sum(1) for v in values], 1)
-    ys = np.stack([(r == v).sum(1) for v in values], 1)
-    return inter, zs, ys
+    return inter, slice_areas(seg, values), slice_areas(ref, values)
 
 
 def dice_from_counts(inter, z, y) -> np.ndarray:

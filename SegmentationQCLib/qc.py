@@ -90,7 +90,7 @@ def prepare(case: Case, pack: ModelPack) -> Prepared:
     xi = sample(img, theta, pp["roi_size"], "bilinear")
     xl = sample(labels, theta, pp["roi_size"], "nearest")
     inside = inside_roi((h, w), centre, spacing_rc, pp["pixel_mm"], pp["roi_size"])
-    z_all = np.stack([(lab == v).reshape(s, -1).sum(1) for v in values], 1)
+    z_all = metrics.slice_areas(lab, values)
     z_in = np.stack([((lab == v) & inside).reshape(s, -1).sum(1) for v in values], 1)
     return Prepared(model_input(xi, xl, values), z_in, z_all - z_in,
                     pp["pixel_mm"] ** 2 / (spacing_rc[0] * spacing_rc[1]), centre, theta, ~inside, img, labels)

@@ -155,9 +155,9 @@ def main() -> None:
             spacing = (valcases.SLICE_MM, v.pixel_mm, v.pixel_mm)
             good_case = case_from_arrays(v.image, good, spacing)
             res_good = engine.check(good_case, a.flag_on, a.exclude_ends)
-            true_area = metrics.overlap_counts(v.label, v.label, VALUES)[1].sum(0)
+            true_area = metrics.slice_areas(v.label, VALUES).sum(0)
             good_dice = metrics.volume_dice(good, v.label, VALUES)
-            good_area = metrics.overlap_counts(good, good, VALUES)[1].sum(0)
+            good_area = metrics.slice_areas(good, VALUES).sum(0)
             good_rve = np.abs(good_area - true_area) / true_area
             repaired = [fixed(good_case, res_good, t).areas.sum(0) for t in sweep]
             undamaged.append([good_rve] + [np.abs(x - true_area) / true_area for x in repaired])
@@ -174,7 +174,7 @@ def main() -> None:
                 fixes = [fixed(case, res, t) for t in sweep]
                 fix = fixes[0]
                 meas = fix.neighbour_areas.sum(0)
-                bad_area = metrics.overlap_counts(bad, bad, VALUES)[1].sum(0)
+                bad_area = metrics.slice_areas(bad, VALUES).sum(0)
                 frame["damaged"].append(bad_area)
                 frame["damaged, repaired"].append(fix.areas.sum(0))
                 # where the measurement error comes from
