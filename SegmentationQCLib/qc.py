@@ -116,8 +116,8 @@ class QCEngine:
     ``methods``: the estimators to run, the first one giving the reported Dice (default: the
     card's ``default_methods``). ``slice`` always runs: its per-slice values drive the rebuild
     and, for methods without slice-level estimates, the flags.
-    ``precision``: ``"bfloat16"`` runs the slice and error-map networks in bfloat16, on a CPU with
-    native bfloat16 arithmetic only: faster (docs/benchmark.md), its Dice within a few thousandths
+    ``precision``: ``"bfloat16"`` runs the slice and error-map networks in bfloat16, on a CPU or
+    CUDA GPU with native bfloat16 arithmetic only: faster (docs/benchmark.md), its Dice within a few thousandths
     of float32's, which stays the default so that every machine gives the same answers. The
     manifold search and the 3D baseline stay in float32.
     """
@@ -129,8 +129,9 @@ class QCEngine:
         if precision not in ("float32", "bfloat16"):
             raise InputError(f"precision {precision!r} is not float32 or bfloat16")
         if precision == "bfloat16" and not native_bfloat16(self.device):
-            raise InputError("bfloat16 precision needs a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX; "
-                             "--device cpu); use float32")
+            raise InputError(f"bfloat16 precision needs native bfloat16 arithmetic, which device {self.device} lacks "
+                             "(a CPU with AVX512-BF16 or AMX, or a CUDA GPU of compute capability 8.0 or later); "
+                             "use float32")
         self.precision = precision
         card = self.pack.card
         self.available = ["slice"] + [m for m in ("errormap", "manifold", "direct3d") if self.pack.has(m)]

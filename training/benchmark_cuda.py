@@ -4,8 +4,8 @@
 
 Needs a CUDA machine and no training data: the cases are the demo's synthetic short-axis
 stacks (``phantom.py``; every other one damaged as in the demo). Every method of the pack runs
-on the CPU and on the GPU, the GPU once with cuDNN's TF32 convolutions (PyTorch's default) and
-once without; the first table gives the largest difference of each output, the second the
+on the CPU and on the GPU, the GPU once with cuDNN's TF32 convolutions (PyTorch's default), once
+without and, where the GPU has native bfloat16, once with ``precision="bfloat16"``; the first table gives the largest difference of each output, the second the
 median time of a check per method next to one forward pass of the Robinson-style 3D ResNet-50
 (5 x 8 x 224 x 224) on the same GPU, as in ``benchmark.py``.
 """
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
 from SegmentationQCLib.direct3d import ResNet50_3D  # noqa: E402
 from SegmentationQCLib.phantom import damage_for_demo, short_axis_stack  # noqa: E402
+from SegmentationQCLib.inference import native_bfloat16  # noqa: E402
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
 from timing import median_ms  # noqa: E402
 
@@ -68,21 +69,24 @@ def main() -> None:
     print(f"# CUDA benchmark: pack {default.pack.name} {default.pack.version}, {torch.cuda.get_device_name(0)}, "
           f"torch {torch.__version__}, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}\n")
 
-    def run(device):
-        e = QCEngine(a.pack, device, methods)
+    def run(device, precision="float32"):
+        e = QCEngine(a.pack, device, methods, precision)
         return [e.check(c, error_map=True, surrogate=True) for c in cases]
 
     cpu = run("cpu")
-    diffs = {}
-    for tf32 in (True, False):
+    columns = {"TF32 convolutions (default)": (True, "float32"), "without TF32": (False, "float32")}
+    if native_bfloat16("cuda"):
+        columns["bfloat16 (TF32 on)"] = (True, "bfloat16")
+    diffs = []
+    for tf32, precision in columns.values():
         torch.backends.cudnn.allow_tf32 = tf32
-        diffs[tf32] = differences(cpu, run("cuda"), methods)
+        diffs.append(differences(cpu, run("cuda", precision), methods))
     torch.backends.cudnn.allow_tf32 = True
-    print(f"| largest CPU/GPU difference over {len(cases)} cases | TF32 convolutions (default) | without TF32 |")
-    print("|---|---|---|")
-    for k in diffs[True]:
+    print(f"| largest CPU (float32) / GPU difference over {len(cases)} cases | {' | '.join(columns)} |")
+    print("|---" * (len(columns) + 1) + "|")
+    for k in diffs[0]:
         fmt = (lambda v: str(v)) if "differing" in k and "share" not in k else (lambda v: f"{v:.1e}")
-        print(f"| {k} | {fmt(diffs[True][k])} | {fmt(diffs[False][k])} |")
+        print(f"| {k} | {' | '.join(fmt(d[k]) for d in diffs)} |")
 
     case = cases[min(3, len(cases) - 1)]
     ref = ResNet50_3D().eval().cuda()
@@ -92,10 +96,12 @@ def main() -> None:
     s = case.image.shape
     print(f"\n| on the GPU ({s[0]} slices, {s[1]}x{s[2]}) | median ms | of which preprocessing (CPU) | share of the 3D ResNet-50 |")
     print("|---|---|---|---|")
-    for m in methods:
-        e = QCEngine(a.pack, "cuda", [m])
+    runs = [(m, "float32") for m in methods] + ([(default.methods[0], "bfloat16")] if len(columns) > 2 else [])
+    for m, precision in runs:
+        e = QCEngine(a.pack, "cuda", [m], precision)
         t = median_ms(lambda: e.check(case), 20, torch.cuda.synchronize)
-        tag = f"check, method {m}" + (" (default)" if m == default.methods[0] else "")
+        tag = f"check, method {m}" + (" (default)" if (m, precision) == (default.methods[0], "float32") else "")
+        tag += ", bfloat16" if precision == "bfloat16" else ""
         print(f"| {tag} | {t:.1f} | {e.check(case).timings_ms['preprocess']:.1f} | {100 * t / rob:.0f} % |")
     print(f"| Robinson-style 3D ResNet-50, one forward pass (5x8x224x224) | {rob:.1f} | | 100 % |")
 

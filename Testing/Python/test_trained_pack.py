@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from SegmentationQCLib.case import case_from_arrays
 from SegmentationQCLib.errors import InputError
@@ -138,11 +139,12 @@ def test_error_map_reads_a_mirrored_heart_as_the_heart_mirrored(engine):
     assert np.abs(unflipped - emap(plain, image, damaged)[..., ::-1]).max() > 0.05
 
 
-@pytest.mark.skipif(not native_bfloat16("cpu"), reason="this CPU has no native bfloat16 arithmetic")
-def test_bfloat16_gives_the_float32_answers_within_a_few_thousandths():
+@pytest.mark.parametrize("device", [pytest.param(d, marks=pytest.mark.skipif(
+    not native_bfloat16(d), reason=f"no {d} with native bfloat16 arithmetic here")) for d in ("cpu", "cuda")])
+def test_bfloat16_gives_the_float32_answers_within_a_few_thousandths(device):
     image, truth, spacing = short_axis_stack(seed=2)
     case = case_from_arrays(image, damage_for_demo(truth)[0], spacing)
-    full, fast = (QCEngine(device="cpu", precision=p).check(case) for p in ("float32", "bfloat16"))
+    full, fast = (QCEngine(device=device, precision=p).check(case) for p in ("float32", "bfloat16"))
     assert (full.model["precision"], fast.model["precision"]) == ("float32", "bfloat16")
     assert np.abs(fast.volume_dice - full.volume_dice).max() < 0.01
     assert np.abs(fast.slice_dice - full.slice_dice).max() < 0.03
@@ -152,5 +154,11 @@ def test_bfloat16_gives_the_float32_answers_within_a_few_thousandths():
 
 def test_bfloat16_is_refused_where_it_would_be_emulated(monkeypatch):
     monkeypatch.setattr("SegmentationQCLib.qc.native_bfloat16", lambda device: False)
-    with pytest.raises(InputError, match="native bfloat16"):
+    with pytest.raises(InputError, match="native bfloat16 arithmetic, which device cpu lacks"):
         QCEngine(device="cpu", precision="bfloat16")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA machine")
+def test_bfloat16_on_cuda_without_a_gpu_is_refused_naming_the_device():
+    with pytest.raises(InputError, match="which device cuda lacks"):
+        QCEngine(device="cuda", precision="bfloat16")
