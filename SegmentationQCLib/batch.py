@@ -45,11 +45,12 @@ def check_one(row: dict, engine: QCEngine, class_values: dict | None, out_dir: P
     ``--labels``, or None for each file's own (``file_labels``). ``flagging``: ``flag_on`` and
     ``exclude_ends`` as in ``QCEngine.check``."""
     try:
-        case = read_case(row["image"], row["segmentation"], class_values, name=row["case"])
+        frame = _frame(row.get("frame"))
+        case = read_case(row["image"], row["segmentation"], class_values, name=row["case"], frame=frame)
         rep = to_report(engine.check(case, **flagging), row["image"], row["segmentation"])
         true = None
         if row.get("reference"):
-            ref_img, _ = read_image(row["reference"], "reference")
+            ref_img, _ = read_image(row["reference"], "reference", frame)
             ref_values = class_values or file_labels(ref_img, Path(row["reference"]))[0]
             ref = case_from_images(case.reference, ref_img, Path(row["image"]), Path(row["reference"]),
                                    ref_values, row["case"], [])
@@ -61,6 +62,16 @@ def check_one(row: dict, engine: QCEngine, class_values: dict | None, out_dir: P
         return {"case": row["case"], "status": "error", "message": str(e)}
     except Exception as e:  # a batch survives its bad cases
         return {"case": row["case"], "status": "error", "message": f"unexpected {type(e).__name__}: {e}"}
+
+
+def _frame(text: str | None) -> int | None:
+    """A manifest's optional ``frame`` cell: empty, or a whole number."""
+    if not (text or "").strip():
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"the frame column holds {text!r}; give a frame number (0, 1, ...) or leave it empty") from None
 
 
 def _safe(name: str) -> str:

@@ -106,13 +106,18 @@ def _read_nifti_permissive(path: Path) -> sitk.Image:
     n = min(out.GetDimension(), 3)
     out.SetSpacing(tuple(spacing[:n]) + (1.0,) * (out.GetDimension() - n))
     out.SetOrigin(tuple((lps @ img.affine[:3, 3])[:n]) + (0.0,) * (out.GetDimension() - n))
-    if out.GetDimension() == 3:
-        out.SetDirection(tuple((lps @ ortho).ravel()))
+    if out.GetDimension() in (3, 4):
+        direction = np.eye(out.GetDimension())
+        direction[:3, :3] = lps @ ortho
+        out.SetDirection(tuple(direction.ravel()))
     return out
 
 
-def read_dicom_series(path: Path, what: str = "image") -> sitk.Image:
-    """A folder holding one DICOM series of one volume (one image per slice position)."""
+def read_dicom_series(path: Path, what: str = "image", frame: int | None = None) -> tuple[sitk.Image, list[str]]:
+    """A folder holding one DICOM series: one volume (one image per slice position), or, with
+    ``frame``, that frame of a cine series (the same positions repeated over the cardiac cycle;
+    each position's images in trigger-time order, else instance-number order). Returns (image,
+    notes for the report)."""
     shown = sitk.ProcessObject.GetGlobalWarningDisplay()
     sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's own line for an empty folder
     try:
@@ -123,36 +128,80 @@ def read_dicom_series(path: Path, what: str = "image") -> sitk.Image:
         raise InputError(f"{what} folder {path.name} holds {len(ids) or 'no'} DICOM series; give an image file "
                          "or a folder of one DICOM series")
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), ids[0])
-    positions = set()
-    for f in files:
-        header = sitk.ImageFileReader()
-        header.SetFileName(f)
-        header.ReadImageInformation()
-        positions.add(header.GetMetaData("0020|0032").strip() if header.HasMetaDataKey("0020|0032") else f)
-    if len(positions) < len(files):
-        raise InputError(f"{what} folder {path.name} holds {len(files)} DICOM images at {len(positions)} slice "
-                         "positions (a cine series?); give one frame (e.g. ED or ES) as a volume")
+    by_position: dict[str, list] = {}
+    for i, f in enumerate(files):
+        tags = _dicom_tags(f, ("0020|0032", "0018|1060", "0020|0013"))
+        by_position.setdefault(tags[0] or f, []).append((_number(tags[1]), _number(tags[2]), i, f))
+    counts, notes = sorted({len(v) for v in by_position.values()}), []
+    if counts != [1]:
+        where = f"{what} folder {path.name} holds {len(files)} DICOM images at {len(by_position)} slice positions"
+        if frame is None:
+            raise InputError(f"{where} (a cine series): choose the frame to check with --frame N "
+                             f"(0 to {counts[-1] - 1}), or give one frame as a volume")
+        if len(counts) > 1:
+            raise InputError(f"{where}, not the same number of frames at each: give one frame as a volume")
+        if not 0 <= frame < counts[0]:
+            raise InputError(f"frame {frame} is outside the {counts[0]} frames of the cine series in {path.name} "
+                             f"(0 to {counts[0] - 1})")
+        files = sorted((sorted(v)[frame][3] for v in by_position.values()), key=_along_normal)
+        notes = [f"{what}: frame {frame} of the {counts[0]}-frame cine series in {path.name}"]
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
-    return reader.Execute()
+    return reader.Execute(), notes
 
 
-def read_image(path: str | Path, what: str = "image") -> tuple[sitk.Image, list[str]]:
-    """Read any file SimpleITK reads, or a folder of one DICOM series; returns (image, warnings)."""
+def _dicom_tags(file: str, tags) -> list[str | None]:
+    header = sitk.ImageFileReader()
+    header.SetFileName(file)
+    header.ReadImageInformation()
+    return [header.GetMetaData(t).strip() if header.HasMetaDataKey(t) else None for t in tags]
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("inf")  # missing: after the numbered ones, then in file order
+
+
+def _along_normal(file: str) -> float:
+    """A DICOM slice's position along its plane's normal (its image position and orientation)."""
+    position, orientation = _dicom_tags(file, ("0020|0032", "0020|0037"))
+    try:
+        p = np.array(position.split("\\"), float)
+        o = np.array(orientation.split("\\"), float)
+        return float(p @ np.cross(o[:3], o[3:]))
+    except (AttributeError, ValueError):
+        return 0.0
+
+
+def read_image(path: str | Path, what: str = "image", frame: int | None = None) -> tuple[sitk.Image, list[str]]:
+    """Read any file SimpleITK reads, or a folder of one DICOM series (``frame``: of a cine
+    series); returns (image, warnings)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what} file not found: {path}")
     if path.is_dir():
-        return read_dicom_series(path, what), []
+        return read_dicom_series(path, what, frame)
     try:
-        return sitk.ReadImage(str(path)), []
+        img, notes = sitk.ReadImage(str(path)), []
     except RuntimeError as e:
         msg = str(e)
-        if "orthonormal" in msg and path.name.lower().endswith((".nii", ".nii.gz")):
-            return _read_nifti_permissive(path), [f"{path.name}: direction cosines were not orthonormal; "
-                                                  "they were orthonormalised"]
-        first = next((ln.strip() for ln in msg.splitlines() if "ERROR" in ln or "error" in ln), msg.splitlines()[-1])
-        raise InputError(f"cannot read {what} {path.name}: {first.split('ERROR:')[-1].strip()}") from None
+        if "orthonormal" not in msg or not path.name.lower().endswith((".nii", ".nii.gz")):
+            first = next((ln.strip() for ln in msg.splitlines() if "ERROR" in ln or "error" in ln), msg.splitlines()[-1])
+            raise InputError(f"cannot read {what} {path.name}: {first.split('ERROR:')[-1].strip()}") from None
+        img, notes = _read_nifti_permissive(path), [f"{path.name}: direction cosines were not orthonormal; "
+                                                    "they were orthonormalised"]
+    if img.GetDimension() == 4 and img.GetSize()[3] > 1:
+        n = img.GetSize()[3]
+        if frame is None:
+            raise InputError(f"{path.name} is 4D with {n} frames: choose the frame to check with --frame N "
+                             f"(0 to {n - 1}), or give one frame (e.g. ED or ES) as a 3D volume")
+        if not 0 <= frame < n:
+            raise InputError(f"frame {frame} is outside the {n} frames of {path.name} (0 to {n - 1})")
+        img = img[:, :, :, frame]
+        notes.append(f"{what}: frame {frame} of the {n} frames of {path.name}")
+    return img, notes
 
 
 def file_labels(seg: sitk.Image, path: Path) -> tuple[dict[str, int], list[str]]:
@@ -326,15 +375,20 @@ def _onto(seg: sitk.Image, img: sitk.Image, image_path: Path, seg_path: Path) ->
     return sitk.Resample(seg, img, sitk.Transform(), sitk.sitkNearestNeighbor, 0, seg.GetPixelID())
 
 
-def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, name: str | None = None) -> Case:
+def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, name: str | None = None,
+              frame: int | None = None) -> Case:
     """Read an image and its segmentation from disk into a ``Case``; without ``class_values``
-    the segmentation file's own (``file_labels``)."""
+    the segmentation file's own (``file_labels``). ``frame``: the frame to check where the image
+    or the segmentation is a cine series (4D, or a DICOM folder of repeated slice positions);
+    a 3D file is that frame already."""
     image_path, seg_path = Path(image_path), Path(seg_path)
-    img, w1 = read_image(image_path, "image")
-    seg, w2 = read_image(seg_path, "segmentation")
+    img, w1 = read_image(image_path, "image", frame)
+    seg, w2 = read_image(seg_path, "segmentation", frame)
     w3 = []
     if class_values is None:
         class_values, w3 = file_labels(seg, seg_path)
+    if frame is not None and not any(w.startswith(("image: frame", "segmentation: frame")) for w in w1 + w2):
+        w3.append(f"frame {frame} was asked for, but neither input is a cine series: both were read as they are")
     return case_from_images(img, seg, image_path, seg_path, class_values, name or _stem(seg_path), w1 + w2 + w3)
 
 

@@ -1,9 +1,10 @@
 """``segqc``: check one case, a batch from a manifest, or run the demo.
 
     segqc check IMAGE SEGMENTATION [-o REPORT.json] [--error-map E.nii.gz] [--surrogate S.nii.gz] [--labels LV=3,MYO=2,RV=1]
+                [--frame N]
     segqc batch MANIFEST.csv -o OUT_DIR [--labels ...]
-    segqc correct IMAGE SEGMENTATION -o CORRECTED.nii.gz [--report REPORT.json]
-    segqc ef ED_IMAGE ED_SEGMENTATION ES_IMAGE ES_SEGMENTATION [-o MEASUREMENTS.json]
+    segqc correct IMAGE SEGMENTATION -o CORRECTED.nii.gz [--report REPORT.json] [--frame N]
+    segqc ef ED_IMAGE ED_SEGMENTATION ES_IMAGE ES_SEGMENTATION [-o MEASUREMENTS.json] [--ed-frame N --es-frame N]
     segqc demo [-o DIR]
 
 Bad input ends with one line on stderr and exit code 2; ``SEGQC_DEBUG=1`` shows tracebacks.
@@ -36,6 +37,11 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
                    help="never flag the N most basal and N most apical segmented slices (default 0)")
 
 
+def add_frame_option(p: argparse.ArgumentParser, flag: str = "--frame", which: str = "the frame") -> None:
+    p.add_argument(flag, type=int, metavar="N", help=f"{which} to check where the image or the segmentation is a cine "
+                   "series (4D, or a DICOM folder repeating its slice positions), counted from 0")
+
+
 def _methods(text: str) -> list[str]:
     return [m.strip() for m in text.split(",") if m.strip()]
 
@@ -49,8 +55,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", help="report JSON (default: print it on stdout)")
     c.add_argument("--error-map", help="write the voxel error map (float 0-1, the image's grid) to this file")
     c.add_argument("--surrogate", help="write the surrogate segmentation (manifold latent search) to this file")
+    add_frame_option(c)
     add_common_options(c)
-    b = sub.add_parser("batch", help="score every case of a manifest (columns case,image,segmentation[,reference])")
+    b = sub.add_parser("batch", help="score every case of a manifest (columns case,image,segmentation[,reference][,frame])")
     b.add_argument("manifest")
     b.add_argument("-o", "--output", required=True, help="output folder: results.csv and cases/<case>.json")
     b.add_argument("--scheduler", metavar="ADDRESS", help="run the cases as tasks on a Dask cluster: a scheduler "
@@ -61,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("segmentation")
     r.add_argument("-o", "--output", required=True, help="the corrected segmentation (a new file)")
     r.add_argument("--report", help="report JSON with a correction section")
+    add_frame_option(r)
     add_common_options(r)
     e = sub.add_parser("ef", help="LV/RV volumes, mass, stroke volume and ejection fraction, measured and corrected")
     e.add_argument("ed_image")
@@ -68,6 +76,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("es_image")
     e.add_argument("es_segmentation")
     e.add_argument("-o", "--output", help="JSON (default: print it on stdout)")
+    add_frame_option(e, "--ed-frame", "the end-diastolic frame")
+    add_frame_option(e, "--es-frame", "the end-systolic frame")
     add_common_options(e)
     d = sub.add_parser("demo", help="make an example case, check it, and write a report and a figure")
     d.add_argument("-o", "--output", default="segqc-demo", help="output folder (default: ./segqc-demo)")
@@ -87,7 +97,7 @@ def cmd_check(a) -> int:
     from .qc import QCEngine
     from .report import summary, to_report, write_image, write_json
 
-    case = read_case(a.image, a.segmentation, parse_labels(a.labels))
+    case = read_case(a.image, a.segmentation, parse_labels(a.labels), frame=a.frame)
     engine = QCEngine(a.pack, a.device, a.methods, a.precision)
     for p in (a.output, a.error_map, a.surrogate):
         if p:
@@ -110,12 +120,12 @@ def cmd_check(a) -> int:
     return 0
 
 
-def _checked(a, image, segmentation, engine=None):
+def _checked(a, image, segmentation, frame, engine=None):
     """The case read from the files, its result and the engine (loaded unless given)."""
     from .case import parse_labels, read_case
     from .qc import QCEngine
 
-    case = read_case(image, segmentation, parse_labels(a.labels))
+    case = read_case(image, segmentation, parse_labels(a.labels), frame=frame)
     engine = engine or QCEngine(a.pack, a.device, a.methods, a.precision)
     return case, engine.check(case, a.flag_on, a.exclude_ends), engine
 
@@ -127,7 +137,7 @@ def cmd_correct(a) -> int:
     for p in (a.output, a.report):
         if p:
             _guard(Path(p), [a.image, a.segmentation])
-    case, res, engine = _checked(a, a.image, a.segmentation)
+    case, res, engine = _checked(a, a.image, a.segmentation, a.frame)
     fix = correct(case, res, engine=engine)
     write_image(case.to_image(fix.labels), a.output)
     rep = to_report(res, a.image, a.segmentation)
@@ -151,8 +161,9 @@ def cmd_ef(a) -> int:
     from .report import write_json
 
     out, engine = {}, None
-    for phase, image, seg in (("ED", a.ed_image, a.ed_segmentation), ("ES", a.es_image, a.es_segmentation)):
-        case, res, engine = _checked(a, image, seg, engine)
+    for phase, image, seg, frame in (("ED", a.ed_image, a.ed_segmentation, a.ed_frame),
+                                     ("ES", a.es_image, a.es_segmentation, a.es_frame)):
+        case, res, engine = _checked(a, image, seg, frame, engine)
         out[phase] = correct(case, res, engine=engine).measurements  # as segqc correct, no file written
     out["function"] = ejection(out["ED"], out["ES"])
     if a.output:

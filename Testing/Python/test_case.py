@@ -153,6 +153,45 @@ def test_single_slice_and_4d(tmp_path, stack):
         read_case(tmp_path / "cine.nii.gz", tmp_path / "cine.nii.gz")
 
 
+def test_a_frame_of_a_cine_series(tmp_path, stack):
+    image, truth, spacing = stack
+    frames = np.stack([image + 100 * t for t in range(3)])  # each frame told apart by its intensity
+    four = sitk.JoinSeries([sitk.GetImageFromArray(f) for f in frames])
+    four.SetSpacing(tuple(reversed(spacing)) + (1.0,))
+    sitk.WriteImage(four, str(tmp_path / "cine.nii.gz"))
+    seg = write(truth, tmp_path / "s.nii.gz", tuple(reversed(spacing)))
+    alone = read_case(write(frames[1], tmp_path / "f1.nii.gz", tuple(reversed(spacing))), seg)
+    case = read_case(tmp_path / "cine.nii.gz", seg, frame=1)
+    np.testing.assert_array_equal(case.image, alone.image)
+    assert case.warnings == ["image: frame 1 of the 3 frames of cine.nii.gz"]
+    assert case.to_image(case.labels).GetDimension() == 3  # outputs are the frame's volume
+    with pytest.raises(InputError, match=r"4D with 3 frames: choose the frame to check with --frame N \(0 to 2\)"):
+        read_case(tmp_path / "cine.nii.gz", seg)
+    with pytest.raises(InputError, match="frame 3 is outside the 3 frames of cine.nii.gz"):
+        read_case(tmp_path / "cine.nii.gz", seg, frame=3)
+    segs = sitk.JoinSeries([sitk.GetImageFromArray(t) for t in (np.zeros_like(truth), truth, np.zeros_like(truth))])
+    segs.SetSpacing(four.GetSpacing())
+    sitk.WriteImage(segs, str(tmp_path / "cine_seg.nii.gz"))
+    both = read_case(tmp_path / "cine.nii.gz", tmp_path / "cine_seg.nii.gz", frame=1)
+    np.testing.assert_array_equal(both.labels, alone.labels)
+    plain = read_case(write(image, tmp_path / "i.nii.gz", tuple(reversed(spacing))), seg, frame=1)
+    assert plain.warnings == ["frame 1 was asked for, but neither input is a cine series: both were read as they are"]
+
+
+def test_a_frame_of_a_dicom_cine_series(tmp_path, stack):
+    image, truth, _ = stack
+    frames = np.rint(np.stack([image[:6] + 100 * t for t in range(3)])).astype(np.int16)
+    seg = write(truth[:6], tmp_path / "s.nii.gz")
+    folder = dicom_series(frames, tmp_path / "cine")
+    with pytest.raises(InputError, match=r"18 DICOM images at 6 slice positions \(a cine series\): choose the frame"):
+        read_case(folder, seg)
+    case = read_case(folder, seg, frame=2)
+    np.testing.assert_array_equal(case.image, read_case(write(frames[2], tmp_path / "f2.nii.gz"), seg).image)
+    assert case.warnings == ["image: frame 2 of the 3-frame cine series in cine"]
+    with pytest.raises(InputError, match="frame 5 is outside the 3 frames of the cine series in cine"):
+        read_case(folder, seg, frame=5)
+
+
 def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(InputError, match="image file not found"):
         read_case(tmp_path / "nope.nii.gz", tmp_path / "nope2.nii.gz")

@@ -132,3 +132,53 @@ def test_ejection_fraction_from_ed_and_es(files, random_pack, capsys):
     edv, esv = volume_ml(ed, 3, (8.0, 1.4, 1.4)), volume_ml(es, 3, (8.0, 1.4, 1.4))
     assert out["ED"]["LV_volume"]["measured"] == pytest.approx(edv)
     assert out["function"]["LV_ejection_fraction"]["measured"] == pytest.approx(100 * (edv - esv) / edv)
+
+
+def _cine(files, stack):
+    """A 2-frame cine pair: the image twice, the segmentation as the truth then damaged (test_case
+    checks that the image's frames are told apart)."""
+    import SimpleITK as sitk
+
+    image, truth, spacing = stack
+    damaged = sitk.GetArrayFromImage(sitk.ReadImage(str(files["damaged"])))
+    out = {}
+    for name, frames in (("image", (image, image)), ("seg", (truth, damaged))):
+        four = sitk.JoinSeries([sitk.GetImageFromArray(f) for f in frames])
+        four.SetSpacing(tuple(reversed(spacing)) + (1.0,))
+        out[name] = files["dir"] / f"cine_{name}.nii.gz"
+        sitk.WriteImage(four, str(out[name]))
+    return out
+
+
+def test_check_and_batch_take_one_frame_of_a_cine_series(files, stack, random_pack, capsys):
+    cine, pack = _cine(files, stack), ["--pack", str(random_pack)]
+    assert main(["check", str(cine["image"]), str(cine["seg"]), *pack]) == 2
+    assert "4D with 2 frames: choose the frame to check with --frame N (0 to 1)" in capsys.readouterr().err
+    assert main(["check", str(cine["image"]), str(cine["seg"]), "--frame", "0", *pack]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["warnings"] == ["image: frame 0 of the 2 frames of cine_image.nii.gz",
+                               "segmentation: frame 0 of the 2 frames of cine_seg.nii.gz"]
+    assert main(["check", str(files["image"]), str(files["truth"]), *pack]) == 0
+    assert json.loads(capsys.readouterr().out)["volume"] == rep["volume"]  # frame 0 is the truth on the image
+    manifest = files["dir"] / "m.csv"
+    manifest.write_text("case,image,segmentation,reference,frame\n"
+                        f"es,{cine['image']},{cine['seg']},{cine['seg']},1\n"
+                        f"odd,{cine['image']},{cine['seg']},,one\n"
+                        f"plain,{files['image']},{files['damaged']},{files['truth']},\n")
+    assert main(["batch", str(manifest), "-o", str(files["dir"] / "out"), *pack]) == 0
+    es, odd, plain = csv.DictReader(open(files["dir"] / "out" / "results.csv"))
+    assert (es["status"], odd["status"], plain["status"]) == ("ok", "error", "ok")
+    assert "the frame column holds 'one'" in odd["message"]
+    assert all(es[f"true_dice_{c}"] == "1.0" for c in ("LV", "MYO", "RV"))  # frame 1 against itself
+    assert all(es[f"dice_{c}"] == plain[f"dice_{c}"] for c in ("LV", "MYO", "RV"))  # the damaged frame
+
+
+def test_ejection_fraction_from_two_frames_of_a_cine_series(files, stack, random_pack, capsys):
+    cine, pack = _cine(files, stack), ["--pack", str(random_pack)]
+    assert main(["ef", str(files["image"]), str(files["truth"]), str(files["image"]), str(files["damaged"]), *pack]) == 0
+    apart = json.loads(capsys.readouterr().out)
+    assert main(["ef", *[str(cine[k]) for k in ("image", "seg", "image", "seg")], "--ed-frame", "0", "--es-frame", "1",
+                 *pack]) == 0
+    together = json.loads(capsys.readouterr().out)
+    assert together["ED"]["LV_volume"] == apart["ED"]["LV_volume"]
+    assert together["function"]["LV_ejection_fraction"]["measured"] == apart["function"]["LV_ejection_fraction"]["measured"]
