@@ -48,15 +48,15 @@ class ModelPack:
     def has(self, model: str) -> bool:
         return model in self.card.get("models", {})
 
-    def load_slice_model(self, device: str = "cpu"):
+    def load_slice_model(self, device: str = "cpu", int8: bool = False):
         from .slicenet import SliceQCNet
 
-        return self._load("slice", lambda arch: SliceQCNet(n_classes=len(self.classes), **arch), device)
+        return self._load("slice", lambda arch: SliceQCNet(n_classes=len(self.classes), **arch), device, int8)
 
-    def load_error_model(self, device: str = "cpu"):
+    def load_error_model(self, device: str = "cpu", int8: bool = False):
         from .errornet import ErrorNet
 
-        return self._load("errormap", lambda arch: ErrorNet(n_classes=len(self.classes), **arch), device)
+        return self._load("errormap", lambda arch: ErrorNet(n_classes=len(self.classes), **arch), device, int8)
 
     def load_manifold_model(self, device: str = "cpu"):
         from .manifold import PairVAE
@@ -68,18 +68,27 @@ class ModelPack:
 
         return self._load("direct3d", lambda arch: ResNet50_3D(n_outputs=len(self.classes), **arch), device)
 
-    def _load(self, model: str, build, device: str):
+    def _load(self, model: str, build, device: str, int8: bool = False):
+        """The network ``model`` built by ``build(arch)``; ``int8``: its int8 form (``quantized.py``)."""
         if not self.has(model):
             raise InputError(f"model pack {self.name} has no '{model}' model")
         entry = self.card["models"][model]
-        f = self.path / entry["file"]
+        if int8 and "int8" not in entry:
+            raise InputError(f"model pack {self.name} has no int8 weights for its {model} network; use float32")
+        weights = entry["int8"] if int8 else entry
+        f = self.path / weights["file"]
         if not f.exists():
             raise InputError(f"model pack {self.name} is incomplete: {f.name} is missing")
-        if entry.get("sha256") and sha256(f) != entry["sha256"]:
+        if weights.get("sha256") and sha256(f) != weights["sha256"]:
             raise InputError(f"model pack {self.name}: {f.name} does not match the sha256 in its card (corrupted download?)")
         import torch  # here, so that reading a card needs no torch
 
         net = build(entry.get("arch", {}))
+        if int8:
+            from .quantized import int8_model, load_int8
+
+            size = self.preprocessing["roi_size"]
+            return int8_model(net, load_int8(f), torch.zeros(1, 1 + len(self.classes), size, size))
         net.load_state_dict(torch.load(f, map_location=device, weights_only=True))
         return net.to(device).eval()
 

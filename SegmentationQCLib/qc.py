@@ -21,6 +21,7 @@ from .intervals import bounds, scale
 from .methods import direct3d_estimate, errormap_estimates, finish, manifold_estimates
 from .pack import ModelPack, load_pack
 from .preprocess import inside_roi, model_input, normalise, roi_centre, roi_theta, sample, to_native
+from .quantized import native_int8
 from .slicenet import AREA_UNIT
 
 
@@ -108,6 +109,7 @@ def rebuild(d, m, a, prep: Prepared):
 
 
 METHODS = ("slice", "errormap", "manifold", "direct3d", "fused")
+PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 class QCEngine:
@@ -117,21 +119,25 @@ class QCEngine:
     card's ``default_methods``). ``slice`` always runs: its per-slice values drive the rebuild
     and, for methods without slice-level estimates, the flags.
     ``precision``: ``"bfloat16"`` runs the slice and error-map networks in bfloat16, on a CPU or
-    CUDA GPU with native bfloat16 arithmetic only: faster (docs/benchmark.md), its Dice within a few thousandths
-    of float32's, which stays the default so that every machine gives the same answers. The
-    manifold search and the 3D baseline stay in float32.
+    CUDA GPU with native bfloat16 arithmetic only; ``"int8"`` runs the pack's int8 forms of them
+    (``quantized.py``), on x86 CPUs only. Both are faster on a CPU (docs/benchmark.md), their Dice
+    within a few thousandths of float32's, which stays the default so that every machine gives
+    the same answers. The manifold search and the 3D baseline stay in float32.
     """
 
     def __init__(self, pack: ModelPack | str | None = None, device: str | None = None, methods=None,
                  precision: str = "float32"):
         self.pack = pack if isinstance(pack, ModelPack) else load_pack(pack)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if precision not in ("float32", "bfloat16"):
-            raise InputError(f"precision {precision!r} is not float32 or bfloat16")
+        if precision not in PRECISIONS:
+            raise InputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         if precision == "bfloat16" and not native_bfloat16(self.device):
             raise InputError(f"bfloat16 precision needs native bfloat16 arithmetic, which device {self.device} lacks "
                              "(a CPU with AVX512-BF16 or AMX, or a CUDA GPU of compute capability 8.0 or later); "
                              "use float32")
+        if precision == "int8" and not native_int8(self.device):
+            raise InputError(f"int8 precision runs on x86 CPUs only (PyTorch's x86 int8 kernels), not on device "
+                             f"{self.device}; use float32")
         self.precision = precision
         card = self.pack.card
         self.available = ["slice"] + [m for m in ("errormap", "manifold", "direct3d") if self.pack.has(m)]
@@ -142,9 +148,14 @@ class QCEngine:
         if bad:
             raise InputError(f"method {', '.join(bad)} is not available with model pack {self.pack.name} "
                              f"(available: {', '.join(self.available)})")
-        fast = BFloat16 if self.precision == "bfloat16" else (lambda m: m)
-        self.slice_model = fast(optimise(self.pack.load_slice_model(self.device)))
-        self.error_model = fast(optimise(self.pack.load_error_model(self.device))) if self.pack.has("errormap") else None
+        if precision == "int8":  # quantisation folds batch normalisation itself
+            self.slice_model = self.pack.load_slice_model(self.device, int8=True)
+            self.error_model = self.pack.load_error_model(self.device, int8=True) if self.pack.has("errormap") else None
+        else:
+            fast = BFloat16 if self.precision == "bfloat16" else (lambda m: m)
+            self.slice_model = fast(optimise(self.pack.load_slice_model(self.device)))
+            self.error_model = (fast(optimise(self.pack.load_error_model(self.device))) if self.pack.has("errormap")
+                                else None)
         self.vae = self.pack.load_manifold_model(self.device) if self.pack.has("manifold") else None
         self.direct3d = self.pack.load_direct3d_model(self.device) if "direct3d" in self._needed() else None
 

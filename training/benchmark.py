@@ -34,6 +34,7 @@ from SegmentationQCLib.direct3d import ResNet50_3D  # noqa: E402
 from SegmentationQCLib.inference import native_bfloat16  # noqa: E402
 from SegmentationQCLib.phantom import short_axis_stack  # noqa: E402
 from SegmentationQCLib.qc import QCEngine  # noqa: E402
+from SegmentationQCLib.quantized import calibrate, native_int8  # noqa: E402
 
 SOURCES = {"zoo": "training-family segmenters", "synthetic": "synthetic failures",
            "heldout": "unseen segmenter family", "shifted": "shifted domain"}
@@ -81,14 +82,17 @@ def error_map_table(rows: dict) -> str:
 def speed(engines: list[QCEngine], zoo: Path) -> str:
     """Median time of a check per method (the first engine: the default) and of reading + checking,
     next to one forward pass of the 3D ResNet-50 reference, all in this run; where an engine runs
-    in bfloat16, the reference in bfloat16 too."""
+    in bfloat16 or int8, the reference in that precision too."""
     name, case, truth = next(valcases.cases("zoo", zoo))
     ref = ResNet50_3D().eval()
     x = torch.randn(1, 5, 8, 224, 224)
+    precisions = {e.precision for e in engines}
     with torch.no_grad():
         rob = median_ms(lambda: ref(x), 5)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            rob16 = median_ms(lambda: ref(x), 5) if any(e.precision == "bfloat16" for e in engines) else None
+            rob16 = median_ms(lambda: ref(x), 5) if "bfloat16" in precisions else None
+        ref8 = calibrate(ResNet50_3D().eval(), [x]) if "int8" in precisions else None  # ranges of this input: timing only
+        rob8 = median_ms(lambda: ref8(x), 5) if ref8 is not None else None
     s = case.image.shape
     lines = [f"| what ({s[0]} slices, {s[1]}x{s[2]}) | median ms | share of the 3D ResNet-50 |", "|---|---|---|"]
     with tempfile.TemporaryDirectory() as d:
@@ -108,8 +112,9 @@ def speed(engines: list[QCEngine], zoo: Path) -> str:
                 lines.append(f"| check, method {e.methods[0]}, a 14-slice 512x512 synthetic stack (0.6 mm pixels) "
                              f"| {t:.1f} | {100 * t / rob:.1f} % |")
     lines.append(f"| Robinson-style 3D ResNet-50, one forward pass (5x8x224x224), float32 | {rob:.0f} | 100 % |")
-    if rob16 is not None:
-        lines.append(f"| the same pass in bfloat16 | {rob16:.0f} | {100 * rob16 / rob:.1f} % |")
+    for tag, t in (("bfloat16", rob16), ("int8", rob8)):
+        if t is not None:
+            lines.append(f"| the same pass in {tag} | {t:.0f} | {100 * t / rob:.1f} % |")
     return "\n".join(lines)
 
 
@@ -157,8 +162,8 @@ def main() -> None:
     if rows:
         print_accuracy(rows, everything)
     others = [QCEngine(default.pack, "cpu", [m]) for m in default.available if m != default.methods[0]]
-    if native_bfloat16("cpu"):
-        others.insert(0, QCEngine(default.pack, "cpu", default.methods, "bfloat16"))
+    fast = [p for p, ok in (("bfloat16", native_bfloat16("cpu")), ("int8", native_int8("cpu"))) if ok]
+    others[:0] = [QCEngine(default.pack, "cpu", default.methods, p) for p in fast]
     print("\n" + speed([default] + others, a.zoo))
 
 

@@ -22,7 +22,8 @@ sets per-structure slice-flag thresholds (a common quantile of the predicted Dic
 slices, true Dice >= 0.7, the largest that flags at most FLAG_RATE of the slices acceptable for
 every structure, away from the stack's ends) and the dip that flags a slice far below both
 neighbours (the smallest of DIPS adding at most DIP_EXTRA_RATE of acceptable slices flagged),
-and writes ``card.json`` (with sha256s and validation metrics) and ``README.md``.
+quantises the slice and error-map networks to int8 (``add_int8``, for ``--precision int8``), and
+writes ``card.json`` (with sha256s and validation metrics) and ``README.md``.
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib import labelcheck  # noqa: E402
 from SegmentationQCLib.metrics import end_slices, within_extent  # noqa: E402
 from SegmentationQCLib.pack import ModelPack, sha256  # noqa: E402
+from SegmentationQCLib.preprocess import model_input  # noqa: E402
+from SegmentationQCLib.quantized import calibrate  # noqa: E402
 from SegmentationQCLib.qc import QCEngine, slice_flags  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -60,6 +63,7 @@ FLAG_RATE = 0.04  # slice-flag thresholds flag at most this share of validation 
 FLAG_QUANTILES = (0.05, 0.04, 0.03, 0.025, 0.02, 0.015, 0.01, 0.0075, 0.005)  # per-structure quantiles tried, largest first
 DIPS = (0.5, 0.45, 0.4, 0.35, 0.3)  # dip flags tried (a slice this far below both neighbours), largest first
 DIP_EXTRA_RATE = 0.001  # the smallest dip kept adds at most this share of acceptable slices flagged, in-domain and shifted
+INT8_CALIBRATION = 256  # Dice-balanced, unaugmented ROIs of the QC set's training split fix the int8 activation ranges
 FUSABLE = ("slice", "errormap")  # the fused default runs only these fast methods (the others take 2-12x the time)
 # the code that makes the validation cases
 CASE_CODE = ("acdc.py", "valcases.py", "attacks.py", "failures.py", "shifts.py", "segmenters.py")
@@ -183,6 +187,32 @@ def zoo_fingerprint(zoo: Path) -> str:
     return fingerprint(zoo, sorted(p for p in zoo.rglob("*") if p.is_file()))
 
 
+def add_int8(card: dict, out: Path, data: Path, seed: int) -> None:
+    """Int8 forms of the slice and error-map networks (``SegmentationQCLib/quantized.py``), their
+    activation ranges observed on INT8_CALIBRATION ROIs of the QC set's training split (the error
+    map's also on the card's flips of them, which it reads at inference)."""
+    from qcset import VALUES
+    from train_slice import balanced_p, load, sample_rois
+
+    bank = load(data / "train.npz")
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(bank["dice"]), INT8_CALIBRATION, replace=False, p=balanced_p(bank["dice"]))
+    x = model_input(*sample_rois(bank, idx, rng, False)[:2], VALUES)
+    pack = ModelPack(out, card)
+    for name, file, network in (("slice", "slice_qc_int8.pt", pack.load_slice_model),
+                                ("errormap", "error_map_int8.pt", pack.load_error_model)):
+        if name not in card["models"]:
+            continue
+        flips = [tuple(f) for f in card["models"][name].get("flips", [])]
+        batches = [t for i in range(0, len(x), 32) for t in [x[i:i + 32]] + [torch.flip(x[i:i + 32], f) for f in flips]]
+        torch.save(calibrate(network("cpu"), batches).state_dict(), out / file)
+        card["models"][name]["int8"] = {
+            "file": file, "sha256": sha256(out / file),
+            "calibration": f"{INT8_CALIBRATION} Dice-balanced ROIs of the QC set's training split (seed {seed})"
+                           + (f" and their flips {card['models'][name]['flips']}" if flips else "")}
+        print(f"int8 {name}: {file}", flush=True)
+
+
 def cases_fingerprint() -> str:
     """The code that makes the validation cases."""
     return fingerprint(HERE, [HERE / f for f in CASE_CODE])
@@ -192,6 +222,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--zoo", type=Path, default=RUNS / "zoo")
     ap.add_argument("--out", type=Path, default=BUNDLED)
+    ap.add_argument("--data", type=Path, default=RUNS / "qcset", help="the QC set (its training split calibrates int8)")
     ap.add_argument("--reuse-rows", action="store_true",
                     help="take the validation scores from the last run's runs/make_pack_rows.pkl when the weights, search "
                          "settings, zoo and case code are the same "
@@ -208,7 +239,7 @@ def main() -> None:
     slice_run = RUNS / MODELS["slice"][0] / "config.json"
     seed = json.loads(slice_run.read_text())["seed"] if slice_run.exists() else previous["training"]["seed"]
     card = {
-        "name": "acdc-cardiac", "version": "1.6.0", "date": datetime.date.today().isoformat(),
+        "name": "acdc-cardiac", "version": "1.7.0", "date": datetime.date.today().isoformat(),
         "description": "Segmentation QC for cardiac cine MRI short-axis stacks (LV cavity, LV myocardium, RV cavity).",
         "classes": ["LV", "MYO", "RV"], "label_values": {"LV": 3, "MYO": 2, "RV": 1},
         "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
@@ -266,6 +297,7 @@ def main() -> None:
                 "errormap", lambda x: np.abs(x["pred_vol"] - x["true_vol"]).mean())
         without, with_flips = saved["errormap_flips_mae"]
         card["models"]["errormap"]["flips"] = ERRORMAP_FLIPS if with_flips < without else []
+    add_int8(card, a.out, a.data, seed)
     if "rows" not in saved:
         e = engine(methods)
         saved["rows"] = {"in-domain": in_domain(e), "shifted": valcases.score(e, "shifted", a.zoo)}
@@ -346,6 +378,8 @@ def main() -> None:
 def model_card_md(card: dict) -> str:
     v = card["validation"]
     models = "\n".join(f"- `{m}`: `{e['file']}`, sha256 `{e['sha256']}`, arch {e['arch']}, trained {e['trained']}"
+                       + (f"; int8 form (`--precision int8`) `{e['int8']['file']}`, sha256 `{e['int8']['sha256']}`, "
+                          f"calibrated on {e['int8']['calibration']}" if "int8" in e else "")
                        for m, e in card["models"].items())
     lines = [f"# Model pack `{card['name']}` {card['version']} ({card['date']})", "", card["description"], "",
              "## Training data", f"{card['training']['data']}. Split by patient: "

@@ -2,7 +2,7 @@
 
     Slicer --no-main-window --python-script segqc_batch.py --manifest M.csv --out DIR
            [--labels LV=3,MYO=2,RV=1] [--pack NAME_OR_FOLDER] [--device cpu|cuda]
-           [--methods M[,M…]] [--flag-on dice|upper] [--exclude-ends N] [--precision float32|bfloat16]
+           [--methods M[,M…]] [--flag-on dice|upper] [--exclude-ends N] [--precision float32|bfloat16|int8]
            [--install-dependencies]
 
 Writes DIR/results.csv and DIR/cases/<case>.json (see docs/slicer.md). Without

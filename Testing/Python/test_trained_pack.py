@@ -10,6 +10,7 @@ from SegmentationQCLib.inference import native_bfloat16
 from SegmentationQCLib.pack import PACKS_DIR, load_pack, sha256
 from SegmentationQCLib.phantom import damage_for_demo, short_axis_stack
 from SegmentationQCLib.qc import QCEngine
+from SegmentationQCLib.quantized import native_int8
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,9 @@ def test_card_describes_the_pack():
     card = pack.card
     assert card["classes"] == ["LV", "MYO", "RV"]
     for m in card["models"].values():
-        assert sha256(pack.path / m["file"]) == m["sha256"]
+        for weights in (m, m.get("int8", m)):
+            assert sha256(pack.path / weights["file"]) == weights["sha256"]
+    assert {m for m, e in card["models"].items() if "int8" in e} == {"slice", "errormap"}
     assert set(card["training"]["validation_patients"]).isdisjoint(card["training"]["train_patients"])
     assert (PACKS_DIR / card["name"] / "README.md").exists()
     assert "intervals" in card and "validation" in card
@@ -139,14 +142,18 @@ def test_error_map_reads_a_mirrored_heart_as_the_heart_mirrored(engine):
     assert np.abs(unflipped - emap(plain, image, damaged)[..., ::-1]).max() > 0.05
 
 
-@pytest.mark.parametrize("device", [pytest.param(d, marks=pytest.mark.skipif(
-    not native_bfloat16(d), reason=f"no {d} with native bfloat16 arithmetic here")) for d in ("cpu", "cuda")])
-def test_bfloat16_gives_the_float32_answers_within_a_few_thousandths(device):
+FAST = [("bfloat16", "cpu", native_bfloat16("cpu")), ("bfloat16", "cuda", native_bfloat16("cuda")),
+        ("int8", "cpu", native_int8("cpu"))]
+
+
+@pytest.mark.parametrize("precision, device", [pytest.param(p, d, marks=pytest.mark.skipif(
+    not ok, reason=f"no {p} arithmetic on a {d} here")) for p, d, ok in FAST])
+def test_faster_precisions_give_the_float32_answers_within_a_few_thousandths(precision, device):
     image, truth, spacing = short_axis_stack(seed=2)
     case = case_from_arrays(image, damage_for_demo(truth)[0], spacing)
-    full, fast = (QCEngine(device=device, precision=p).check(case) for p in ("float32", "bfloat16"))
-    assert (full.model["precision"], fast.model["precision"]) == ("float32", "bfloat16")
-    assert np.abs(fast.volume_dice - full.volume_dice).max() < 0.01
+    full, fast = (QCEngine(device=device, precision=p).check(case) for p in ("float32", precision))
+    assert (full.model["precision"], fast.model["precision"]) == ("float32", precision)
+    assert 0 < np.abs(fast.volume_dice - full.volume_dice).max() < 0.01  # other arithmetic, nearly the same answers
     assert np.abs(fast.slice_dice - full.slice_dice).max() < 0.03
     np.testing.assert_array_equal(fast.flags, full.flags)
     assert QCEngine(device="cpu").precision == "float32"  # the default
@@ -156,6 +163,16 @@ def test_bfloat16_is_refused_where_it_would_be_emulated(monkeypatch):
     monkeypatch.setattr("SegmentationQCLib.qc.native_bfloat16", lambda device: False)
     with pytest.raises(InputError, match="native bfloat16 arithmetic, which device cpu lacks"):
         QCEngine(device="cpu", precision="bfloat16")
+
+
+def test_int8_is_refused_off_x86_cpus_and_without_int8_weights(monkeypatch, random_pack):
+    with pytest.raises(InputError, match="int8 precision runs on x86 CPUs only.*device cuda"):
+        QCEngine(device="cuda", precision="int8")
+    with pytest.raises(InputError, match="has no int8 weights for its slice network"):
+        QCEngine(random_pack, "cpu", precision="int8")
+    monkeypatch.setattr("SegmentationQCLib.qc.native_int8", lambda device: False)
+    with pytest.raises(InputError, match="int8 precision runs on x86 CPUs only"):
+        QCEngine(device="cpu", precision="int8")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA machine")
