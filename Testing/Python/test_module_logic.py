@@ -121,6 +121,19 @@ def test_methods_reach_the_engine(module, sax_nodes):
     assert task.wait(120) and isinstance(task.error, InputError) and "available: slice" in str(task.error)
 
 
+def test_precision_reaches_the_engine(module, sax_nodes, files, tmp_path):
+    from SegmentationQCLib.errors import InputError
+
+    logic, n = module.SegmentationQCLogic(), sax_nodes
+    assert logic.process(n["volume"], n["segmentation"]).result.model["precision"] == "float32"
+    task = logic.startProcess(n["volume"], n["segmentation"], precision="int8")  # the random test pack has no int8 form
+    assert task.wait(120) and isinstance(task.error, InputError) and "no int8 weights" in str(task.error)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"case,image,segmentation\none,{files['image']},{files['damaged']}\n")
+    with pytest.raises(InputError, match="no int8 weights"):
+        logic.processFiles(manifest, tmp_path / "out", precision="int8")
+
+
 def test_process_files_is_segqc_batch(module, files, tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"case,image,segmentation\none,{files['image']},{files['damaged']}\n")
