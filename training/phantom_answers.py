@@ -36,7 +36,7 @@ def answers(precisions: list[str]) -> dict:
 
 
 def differences(a: dict, b: dict) -> str:
-    lines = [f"| precision | largest volume-Dice difference | largest slice-Dice difference | flags differing |",
+    lines = ["| precision | largest volume-Dice difference | largest slice-Dice difference | flags differing |",
              "|---|---|---|---|"]
     for p in sorted(set(a["answers"]) & set(b["answers"])):
         pairs = list(zip(a["answers"][p], b["answers"][p]))
