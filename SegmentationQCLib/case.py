@@ -136,8 +136,8 @@ def read_dicom_series(path: Path, what: str = "image", frame: int | None = None)
     if counts != [1]:
         where = f"{what} folder {path.name} holds {len(files)} DICOM images at {len(by_position)} slice positions"
         if frame is None:
-            raise InputError(f"{where} (a cine series): choose the frame to check with --frame N "
-                             f"(0 to {counts[-1] - 1}), or give one frame as a volume")
+            raise InputError(f"{where} (a cine series): choose the frame to check, 0 to {counts[-1] - 1} "
+                             "(--frame N, or a manifest's frame column), or give one frame as a volume")
         if len(counts) > 1:
             raise InputError(f"{where}, not the same number of frames at each: give one frame as a volume")
         if not 0 <= frame < counts[0]:
@@ -195,8 +195,8 @@ def read_image(path: str | Path, what: str = "image", frame: int | None = None) 
     if img.GetDimension() == 4 and img.GetSize()[3] > 1:
         n = img.GetSize()[3]
         if frame is None:
-            raise InputError(f"{path.name} is 4D with {n} frames: choose the frame to check with --frame N "
-                             f"(0 to {n - 1}), or give one frame (e.g. ED or ES) as a 3D volume")
+            raise InputError(f"{path.name} is 4D with {n} frames: choose the frame to check, 0 to {n - 1} (--frame N, "
+                             "or a manifest's frame column), or give one frame (e.g. ED or ES) as a 3D volume")
         if not 0 <= frame < n:
             raise InputError(f"frame {frame} is outside the {n} frames of {path.name} (0 to {n - 1})")
         img = img[:, :, :, frame]

@@ -165,7 +165,7 @@ def test_a_frame_of_a_cine_series(tmp_path, stack):
     np.testing.assert_array_equal(case.image, alone.image)
     assert case.warnings == ["image: frame 1 of the 3 frames of cine.nii.gz"]
     assert case.to_image(case.labels).GetDimension() == 3  # outputs are the frame's volume
-    with pytest.raises(InputError, match=r"4D with 3 frames: choose the frame to check with --frame N \(0 to 2\)"):
+    with pytest.raises(InputError, match=r"4D with 3 frames: choose the frame to check, 0 to 2 \(--frame N"):
         read_case(tmp_path / "cine.nii.gz", seg)
     with pytest.raises(InputError, match="frame 3 is outside the 3 frames of cine.nii.gz"):
         read_case(tmp_path / "cine.nii.gz", seg, frame=3)
@@ -183,7 +183,7 @@ def test_a_frame_of_a_dicom_cine_series(tmp_path, stack):
     frames = np.rint(np.stack([image[:6] + 100 * t for t in range(3)])).astype(np.int16)
     seg = write(truth[:6], tmp_path / "s.nii.gz")
     folder = dicom_series(frames, tmp_path / "cine")
-    with pytest.raises(InputError, match=r"18 DICOM images at 6 slice positions \(a cine series\): choose the frame"):
+    with pytest.raises(InputError, match=r"18 DICOM images at 6 slice positions \(a cine series\): choose the frame to check, 0 to 2"):
         read_case(folder, seg)
     case = read_case(folder, seg, frame=2)
     np.testing.assert_array_equal(case.image, read_case(write(frames[2], tmp_path / "f2.nii.gz"), seg).image)

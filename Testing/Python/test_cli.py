@@ -153,7 +153,7 @@ def _cine(files, stack):
 def test_check_and_batch_take_one_frame_of_a_cine_series(files, stack, random_pack, capsys):
     cine, pack = _cine(files, stack), ["--pack", str(random_pack)]
     assert main(["check", str(cine["image"]), str(cine["seg"]), *pack]) == 2
-    assert "4D with 2 frames: choose the frame to check with --frame N (0 to 1)" in capsys.readouterr().err
+    assert "4D with 2 frames: choose the frame to check, 0 to 1 (--frame N" in capsys.readouterr().err
     assert main(["check", str(cine["image"]), str(cine["seg"]), "--frame", "0", *pack]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["warnings"] == ["image: frame 0 of the 2 frames of cine_image.nii.gz",
