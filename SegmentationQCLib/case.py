@@ -392,6 +392,31 @@ def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, 
     return case_from_images(img, seg, image_path, seg_path, class_values, name or _stem(seg_path), w1 + w2 + w3)
 
 
+def cine_phases(seg_path, class_values: dict[str, int] | None = None, structure: str = "LV") -> tuple[int, int]:
+    """(ED, ES) frames of a 4D segmentation file: of the frames it labels, those where ``structure``
+    is largest and smallest (its label value from ``class_values``, else the file's own)."""
+    seg_path = Path(seg_path)
+    if not seg_path.exists():
+        raise InputError(f"segmentation file not found: {seg_path}")
+    try:
+        seg = None if seg_path.is_dir() else sitk.ReadImage(str(seg_path))
+    except RuntimeError:
+        raise InputError(f"cannot read segmentation {seg_path.name}") from None
+    if seg is None or seg.GetDimension() != 4 or seg.GetSize()[3] < 2:
+        raise InputError(f"{seg_path.name} is not a cine (4D) segmentation: give --ed-frame and --es-frame, "
+                         "or ED and ES files")
+    values = class_values or file_labels(seg, seg_path)[0]
+    if structure not in values:
+        raise InputError(f"the labels ({values}) give no value for {structure}, which finds ED and ES")
+    arr = sitk.GetArrayFromImage(seg)  # (T, K, J, I)
+    labelled = np.flatnonzero(arr.reshape(len(arr), -1).any(1))
+    if len(labelled) < 2:
+        raise InputError(f"{seg_path.name} labels {len(labelled)} of its {len(arr)} frames; ED and ES need two "
+                         "(or give --ed-frame and --es-frame)")
+    volume = (arr[labelled] == values[structure]).reshape(len(labelled), -1).sum(1)
+    return int(labelled[np.argmax(volume)]), int(labelled[np.argmin(volume)])
+
+
 def _stem(path: Path) -> str:
     name = path.name
     for ext in (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".mha", ".mhd", ".nhdr"):

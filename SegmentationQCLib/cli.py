@@ -4,7 +4,7 @@
                 [--frame N]
     segqc batch MANIFEST.csv -o OUT_DIR [--labels ...]
     segqc correct IMAGE SEGMENTATION -o CORRECTED.nii.gz [--report REPORT.json] [--frame N]
-    segqc ef ED_IMAGE ED_SEGMENTATION ES_IMAGE ES_SEGMENTATION [-o MEASUREMENTS.json] [--ed-frame N --es-frame N]
+    segqc ef ED_IMAGE ED_SEGMENTATION [ES_IMAGE ES_SEGMENTATION] [-o MEASUREMENTS.json] [--ed-frame N --es-frame N]
     segqc demo [-o DIR]
 
 Bad input ends with one line on stderr and exit code 2; ``SEGQC_DEBUG=1`` shows tracebacks.
@@ -72,10 +72,10 @@ def parser() -> argparse.ArgumentParser:
     add_frame_option(r)
     add_common_options(r)
     e = sub.add_parser("ef", help="LV/RV volumes, mass, stroke volume and ejection fraction, measured and corrected")
-    e.add_argument("ed_image")
-    e.add_argument("ed_segmentation")
-    e.add_argument("es_image")
-    e.add_argument("es_segmentation")
+    e.add_argument("ed_image", help="the ED image, or a cine image holding both phases")
+    e.add_argument("ed_segmentation", help="its segmentation, or a cine segmentation labelling ED and ES")
+    e.add_argument("es_image", nargs="?", help="the ES image (omitted: both phases come from the cine pair)")
+    e.add_argument("es_segmentation", nargs="?")
     e.add_argument("-o", "--output", help="JSON (default: print it on stdout)")
     add_frame_option(e, "--ed-frame", "the end-diastolic frame")
     add_frame_option(e, "--es-frame", "the end-systolic frame")
@@ -158,12 +158,22 @@ def cmd_correct(a) -> int:
 
 
 def cmd_ef(a) -> int:
+    """ED and ES from four files, or from one cine pair: its frames given, or found in its segmentation
+    (``case.cine_phases``: the labelled frames with the largest and the smallest LV)."""
+    from .case import cine_phases, parse_labels
     from .correction import correct, ejection
     from .report import write_json
 
-    out, engine = {}, None
-    for phase, image, seg, frame in (("ED", a.ed_image, a.ed_segmentation, a.ed_frame),
-                                     ("ES", a.es_image, a.es_segmentation, a.es_frame)):
+    if (a.es_image is None) != (a.es_segmentation is None):
+        raise InputError("give ES_IMAGE and ES_SEGMENTATION together, or neither (both phases from one cine pair)")
+    out, engine, frames = {}, None, (a.ed_frame, a.es_frame)
+    if a.es_image is None and None in frames:
+        found = cine_phases(a.ed_segmentation, parse_labels(a.labels))
+        frames = tuple(f if f is not None else g for f, g in zip(frames, found))
+        out["frames"] = {"ED": frames[0], "ES": frames[1], "found": "the labelled frames with the largest and the "
+                                                                   "smallest LV volume"}
+    for phase, image, seg, frame in (("ED", a.ed_image, a.ed_segmentation, frames[0]),
+                                     ("ES", a.es_image or a.ed_image, a.es_segmentation or a.ed_segmentation, frames[1])):
         case, res, engine = _checked(a, image, seg, frame, engine)
         out[phase] = correct(case, res, engine=engine).measurements  # as segqc correct, no file written
     out["function"] = ejection(out["ED"], out["ES"])

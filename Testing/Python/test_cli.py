@@ -182,3 +182,35 @@ def test_ejection_fraction_from_two_frames_of_a_cine_series(files, stack, random
     together = json.loads(capsys.readouterr().out)
     assert together["ED"]["LV_volume"] == apart["ED"]["LV_volume"]
     assert together["function"]["LV_ejection_fraction"]["measured"] == apart["function"]["LV_ejection_fraction"]["measured"]
+    assert main(["ef", str(cine["image"]), str(cine["seg"]), *pack]) == 0  # one cine pair: ED and ES found
+    found = json.loads(capsys.readouterr().out)
+    lv = [float(apart[p]["LV_volume"]["measured"]) for p in ("ED", "ES")]  # frame 0 (truth), frame 1 (damaged)
+    ed, es = int(np.argmax(lv)), int(np.argmin(lv))
+    assert (found["frames"]["ED"], found["frames"]["ES"]) == (ed, es)
+    assert found["ED"] == (apart["ED"] if ed == 0 else apart["ES"])
+    assert main(["ef", str(cine["image"]), str(cine["seg"]), str(files["image"]), *pack]) == 2
+    assert "together, or neither" in capsys.readouterr().err
+    assert main(["ef", str(files["image"]), str(files["truth"]), *pack]) == 2
+    assert "not a cine (4D) segmentation" in capsys.readouterr().err
+
+
+def test_cine_phases_are_the_labelled_frames_with_the_largest_and_smallest_lv(tmp_path, stack):
+    import SimpleITK as sitk
+
+    from SegmentationQCLib.case import cine_phases
+    from SegmentationQCLib.errors import InputError
+
+    truth = stack[1]
+    smaller = np.where((truth == 3) & (np.arange(len(truth)) == 5)[:, None, None], 2, truth)  # LV -> MYO on one slice
+    empty = np.zeros_like(truth)
+    frames = [empty, smaller, empty, truth, empty]
+    sitk.WriteImage(sitk.JoinSeries([sitk.GetImageFromArray(f) for f in frames]), str(tmp_path / "s.nii.gz"))
+    assert cine_phases(tmp_path / "s.nii.gz") == (3, 1)
+    assert cine_phases(tmp_path / "s.nii.gz", structure="MYO") == (1, 3)  # the structure asked for: more MYO on frame 1
+    assert cine_phases(tmp_path / "s.nii.gz", {"LV": 2, "MYO": 3, "RV": 1}) == (1, 3)  # LV read as label 2
+    sitk.WriteImage(sitk.JoinSeries([sitk.GetImageFromArray(f) for f in frames[2:4]]), str(tmp_path / "one.nii.gz"))
+    with pytest.raises(InputError, match="labels 1 of its 2 frames"):
+        cine_phases(tmp_path / "one.nii.gz")
+    (tmp_path / "bad.nii.gz").write_bytes(b"not an image")
+    with pytest.raises(InputError, match="cannot read segmentation bad.nii.gz"):
+        cine_phases(tmp_path / "bad.nii.gz")
