@@ -128,26 +128,33 @@ def read_dicom_series(path: Path, what: str = "image", frame: int | None = None)
         raise InputError(f"{what} folder {path.name} holds {len(ids) or 'no'} DICOM series; give an image file "
                          "or a folder of one DICOM series")
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), ids[0])
-    by_position: dict[str, list] = {}
+    by_position: dict[str, list] = {}  # position -> (trigger time, instance number, file order, file, depth)
     for i, f in enumerate(files):
-        tags = _dicom_tags(f, ("0020|0032", "0018|1060", "0020|0013"))
-        by_position.setdefault(tags[0] or f, []).append((_number(tags[1]), _number(tags[2]), i, f))
+        position, trigger, instance, orientation = _dicom_tags(f, ("0020|0032", "0018|1060", "0020|0013", "0020|0037"))
+        by_position.setdefault(position or f, []).append(
+            (_number(trigger), _number(instance), i, f, _along_normal(position, orientation)))
     counts, notes = sorted({len(v) for v in by_position.values()}), []
     if counts != [1]:
         where = f"{what} folder {path.name} holds {len(files)} DICOM images at {len(by_position)} slice positions"
-        if frame is None:
-            raise InputError(f"{where} (a cine series): choose the frame to check, 0 to {counts[-1] - 1} "
-                             "(--frame N, or a manifest's frame column), or give one frame as a volume")
-        if len(counts) > 1:
+        if len(counts) > 1 and frame is not None:
             raise InputError(f"{where}, not the same number of frames at each: give one frame as a volume")
-        if not 0 <= frame < counts[0]:
-            raise InputError(f"frame {frame} is outside the {counts[0]} frames of the cine series in {path.name} "
-                             f"(0 to {counts[0] - 1})")
-        files = sorted((sorted(v)[frame][3] for v in by_position.values()), key=_along_normal)
+        frame = _chosen_frame(frame, counts[-1], f"{where} (a cine series)", f"the cine series in {path.name}")
+        files = [f for *_, f, _ in sorted((sorted(v)[frame] for v in by_position.values()), key=lambda t: t[-1])]
         notes = [f"{what}: frame {frame} of the {counts[0]}-frame cine series in {path.name}"]
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     return reader.Execute(), notes
+
+
+def _chosen_frame(frame: int | None, n: int, described: str, name: str) -> int:
+    """``frame`` of a cine series of ``n`` frames, checked; ``described``: what the input holds,
+    ``name``: the series, for the messages."""
+    if frame is None:
+        raise InputError(f"{described}: choose the frame to check, 0 to {n - 1} (--frame N, or a manifest's frame "
+                         "column), or give one frame (e.g. ED or ES) as a 3D volume")
+    if not 0 <= frame < n:
+        raise InputError(f"frame {frame} is outside the {n} frames of {name} (0 to {n - 1})")
+    return frame
 
 
 def _dicom_tags(file: str, tags) -> list[str | None]:
@@ -164,9 +171,8 @@ def _number(text: str | None) -> float:
         return float("inf")  # missing: after the numbered ones, then in file order
 
 
-def _along_normal(file: str) -> float:
-    """A DICOM slice's position along its plane's normal (its image position and orientation)."""
-    position, orientation = _dicom_tags(file, ("0020|0032", "0020|0037"))
+def _along_normal(position: str | None, orientation: str | None) -> float:
+    """A DICOM slice's position along its plane's normal, from its image position and orientation."""
     try:
         p = np.array(position.split("\\"), float)
         o = np.array(orientation.split("\\"), float)
@@ -183,25 +189,25 @@ def read_image(path: str | Path, what: str = "image", frame: int | None = None) 
         raise InputError(f"{what} file not found: {path}")
     if path.is_dir():
         return read_dicom_series(path, what, frame)
+    img, notes = _read_file(path, what)
+    if img.GetDimension() == 4 and img.GetSize()[3] > 1:
+        n = img.GetSize()[3]
+        img = img[:, :, :, _chosen_frame(frame, n, f"{path.name} is 4D with {n} frames", path.name)]
+        notes.append(f"{what}: frame {frame} of the {n} frames of {path.name}")
+    return img, notes
+
+
+def _read_file(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
+    """One image file as SimpleITK reads it (a NIfTI whose axes are not quite orthonormal:
+    orthonormalised, with a note), or one sentence saying why it cannot be read."""
     try:
-        img, notes = sitk.ReadImage(str(path)), []
+        return sitk.ReadImage(str(path)), []
     except RuntimeError as e:
         msg = str(e)
         if "orthonormal" not in msg or not path.name.lower().endswith((".nii", ".nii.gz")):
             first = next((ln.strip() for ln in msg.splitlines() if "ERROR" in ln or "error" in ln), msg.splitlines()[-1])
             raise InputError(f"cannot read {what} {path.name}: {first.split('ERROR:')[-1].strip()}") from None
-        img, notes = _read_nifti_permissive(path), [f"{path.name}: direction cosines were not orthonormal; "
-                                                    "they were orthonormalised"]
-    if img.GetDimension() == 4 and img.GetSize()[3] > 1:
-        n = img.GetSize()[3]
-        if frame is None:
-            raise InputError(f"{path.name} is 4D with {n} frames: choose the frame to check, 0 to {n - 1} (--frame N, "
-                             "or a manifest's frame column), or give one frame (e.g. ED or ES) as a 3D volume")
-        if not 0 <= frame < n:
-            raise InputError(f"frame {frame} is outside the {n} frames of {path.name} (0 to {n - 1})")
-        img = img[:, :, :, frame]
-        notes.append(f"{what}: frame {frame} of the {n} frames of {path.name}")
-    return img, notes
+    return _read_nifti_permissive(path), [f"{path.name}: direction cosines were not orthonormal; they were orthonormalised"]
 
 
 def file_labels(seg: sitk.Image, path: Path) -> tuple[dict[str, int], list[str]]:
@@ -398,10 +404,7 @@ def cine_phases(seg_path, class_values: dict[str, int] | None = None, structure:
     seg_path = Path(seg_path)
     if not seg_path.exists():
         raise InputError(f"segmentation file not found: {seg_path}")
-    try:
-        seg = None if seg_path.is_dir() else sitk.ReadImage(str(seg_path))
-    except RuntimeError:
-        raise InputError(f"cannot read segmentation {seg_path.name}") from None
+    seg = None if seg_path.is_dir() else _read_file(seg_path, "segmentation")[0]
     if seg is None or seg.GetDimension() != 4 or seg.GetSize()[3] < 2:
         raise InputError(f"{seg_path.name} is not a cine (4D) segmentation: give --ed-frame and --es-frame, "
                          "or ED and ES files")
