@@ -190,6 +190,9 @@ def test_a_frame_of_a_dicom_cine_series(tmp_path, stack):
     assert case.warnings == ["image: frame 2 of the 3-frame cine series in cine"]
     with pytest.raises(InputError, match="frame 5 is outside the 3 frames of the cine series in cine"):
         read_case(folder, seg, frame=5)
+    (folder / "000.dcm").unlink()  # slice position 0 loses a frame
+    with pytest.raises(InputError, match="17 DICOM images at 6 slice positions, not the same number of frames at each"):
+        read_case(folder, seg, frame=0)
 
 
 def test_missing_and_unreadable_files(tmp_path):
