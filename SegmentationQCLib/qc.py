@@ -149,13 +149,15 @@ class QCEngine:
             raise InputError(f"method {', '.join(bad)} is not available with model pack {self.pack.name} "
                              f"(available: {', '.join(self.available)})")
         if precision == "int8":  # quantisation folds batch normalisation itself
-            self.slice_model = self.pack.load_slice_model(self.device, int8=True)
-            self.error_model = self.pack.load_error_model(self.device, int8=True) if self.pack.has("errormap") else None
+            def load(network):
+                return network(self.device, int8=True)
         else:
-            fast = BFloat16 if self.precision == "bfloat16" else (lambda m: m)
-            self.slice_model = fast(optimise(self.pack.load_slice_model(self.device)))
-            self.error_model = (fast(optimise(self.pack.load_error_model(self.device))) if self.pack.has("errormap")
-                                else None)
+            fast = BFloat16 if precision == "bfloat16" else (lambda m: m)
+
+            def load(network):
+                return fast(optimise(network(self.device)))
+        self.slice_model = load(self.pack.load_slice_model)
+        self.error_model = load(self.pack.load_error_model) if self.pack.has("errormap") else None
         self.vae = self.pack.load_manifold_model(self.device) if self.pack.has("manifold") else None
         self.direct3d = self.pack.load_direct3d_model(self.device) if "direct3d" in self._needed() else None
 
