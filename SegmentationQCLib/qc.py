@@ -112,6 +112,11 @@ METHODS = ("slice", "errormap", "manifold", "direct3d", "fused")
 PRECISIONS = ("float32", "bfloat16", "int8")
 
 
+def native_precisions(device: str) -> list[str]:
+    """The precisions ``QCEngine`` offers on ``device``: float32, and those it runs natively."""
+    return ["float32"] + [p for p, native in (("bfloat16", native_bfloat16), ("int8", native_int8)) if native(device)]
+
+
 class QCEngine:
     """Loads a pack's models once; ``check`` scores one case.
 

@@ -31,10 +31,9 @@ from timing import median_ms
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.case import case_from_arrays, read_case  # noqa: E402
 from SegmentationQCLib.direct3d import ResNet50_3D  # noqa: E402
-from SegmentationQCLib.inference import native_bfloat16  # noqa: E402
 from SegmentationQCLib.phantom import short_axis_stack  # noqa: E402
-from SegmentationQCLib.qc import QCEngine  # noqa: E402
-from SegmentationQCLib.quantized import calibrate, native_int8  # noqa: E402
+from SegmentationQCLib.qc import QCEngine, native_precisions  # noqa: E402
+from SegmentationQCLib.quantized import calibrate  # noqa: E402
 
 SOURCES = {"zoo": "training-family segmenters", "synthetic": "synthetic failures",
            "heldout": "unseen segmenter family", "shifted": "shifted domain"}
@@ -162,8 +161,7 @@ def main() -> None:
     if rows:
         print_accuracy(rows, everything)
     others = [QCEngine(default.pack, "cpu", [m]) for m in default.available if m != default.methods[0]]
-    fast = [p for p, ok in (("bfloat16", native_bfloat16("cpu")), ("int8", native_int8("cpu"))) if ok]
-    others[:0] = [QCEngine(default.pack, "cpu", default.methods, p) for p in fast]
+    others[:0] = [QCEngine(default.pack, "cpu", default.methods, p) for p in native_precisions("cpu")[1:]]
     print("\n" + speed([default] + others, a.zoo))
 
 

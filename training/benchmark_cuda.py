@@ -5,7 +5,8 @@
 Needs a CUDA machine and no training data: the cases are the demo's synthetic short-axis
 stacks (``phantom.py``; every other one damaged as in the demo). Every method of the pack runs
 on the CPU and on the GPU, the GPU once with cuDNN's TF32 convolutions (PyTorch's default), once
-without and, where the GPU has native bfloat16, once with ``precision="bfloat16"``; the first table gives the largest difference of each output, the second the
+without and, where the GPU has native bfloat16, once with ``precision="bfloat16"``; the first
+table gives the largest difference of each output, the second the
 median time of a check per method next to one forward pass of the Robinson-style 3D ResNet-50
 (5 x 8 x 224 x 224) on the same GPU, as in ``benchmark.py``.
 """
@@ -23,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
 from SegmentationQCLib.direct3d import ResNet50_3D  # noqa: E402
 from SegmentationQCLib.phantom import damage_for_demo, short_axis_stack  # noqa: E402
-from SegmentationQCLib.inference import native_bfloat16  # noqa: E402
-from SegmentationQCLib.qc import QCEngine  # noqa: E402
+from SegmentationQCLib.qc import QCEngine, native_precisions  # noqa: E402
 from timing import median_ms  # noqa: E402
 
 
@@ -75,7 +75,7 @@ def main() -> None:
 
     cpu = run("cpu")
     columns = {"TF32 convolutions (default)": (True, "float32"), "without TF32": (False, "float32")}
-    if native_bfloat16("cuda"):
+    if "bfloat16" in native_precisions("cuda"):
         columns["bfloat16 (TF32 on)"] = (True, "bfloat16")
     diffs = []
     for tf32, precision in columns.values():
@@ -96,7 +96,8 @@ def main() -> None:
     s = case.image.shape
     print(f"\n| on the GPU ({s[0]} slices, {s[1]}x{s[2]}) | median ms | of which preprocessing (CPU) | share of the 3D ResNet-50 |")
     print("|---|---|---|---|")
-    runs = [(m, "float32") for m in methods] + ([(default.methods[0], "bfloat16")] if len(columns) > 2 else [])
+    runs = [(m, "float32") for m in methods]
+    runs += [(default.methods[0], "bfloat16")] if "bfloat16" in native_precisions("cuda") else []
     for m, precision in runs:
         e = QCEngine(a.pack, "cuda", [m], precision)
         t = median_ms(lambda: e.check(case), 20, torch.cuda.synchronize)

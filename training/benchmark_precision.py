@@ -25,12 +25,8 @@ from timing import median_ms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.case import case_from_arrays  # noqa: E402
-from SegmentationQCLib.inference import native_bfloat16  # noqa: E402
 from SegmentationQCLib.phantom import short_axis_stack  # noqa: E402
-from SegmentationQCLib.qc import QCEngine  # noqa: E402
-from SegmentationQCLib.quantized import native_int8  # noqa: E402
-
-AVAILABLE = {"float32": lambda: True, "bfloat16": lambda: native_bfloat16("cpu"), "int8": lambda: native_int8("cpu")}
+from SegmentationQCLib.qc import QCEngine, native_precisions  # noqa: E402
 
 
 def busy(threads: int, seconds: float) -> None:
@@ -49,7 +45,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1)
     ap.add_argument("--zoo", type=Path, default=Path(__file__).parent / "runs" / "zoo")
     a = ap.parse_args()
-    precisions = [p for p in a.precisions.split(",") if p in AVAILABLE and AVAILABLE[p]()]
+    precisions = [p for p in a.precisions.split(",") if p in native_precisions("cpu")]
     if precisions[:1] != ["float32"] or len(precisions) < 2:
         sys.exit(f"benchmark_precision: nothing to compare ({', '.join(precisions)} available here of {a.precisions})")
     torch.set_num_threads(2)

@@ -21,8 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmark_cuda import phantoms  # noqa: E402
-from benchmark_precision import AVAILABLE  # noqa: E402
-from SegmentationQCLib.qc import QCEngine  # noqa: E402
+from SegmentationQCLib.qc import QCEngine, native_precisions  # noqa: E402
 
 
 def answers(precisions: list[str]) -> dict:
@@ -57,7 +56,7 @@ def main() -> None:
     if a.against:
         print(differences(json.loads(a.out.read_text()), json.loads(a.against.read_text())))
         return
-    a.out.write_text(json.dumps(answers([p for p in a.precisions.split(",") if AVAILABLE.get(p, lambda: False)()])))
+    a.out.write_text(json.dumps(answers([p for p in a.precisions.split(",") if p in native_precisions("cpu")])))
     print(f"written {a.out}")
 
 

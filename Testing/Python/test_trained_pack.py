@@ -6,11 +6,9 @@ import torch
 
 from SegmentationQCLib.case import case_from_arrays
 from SegmentationQCLib.errors import InputError
-from SegmentationQCLib.inference import native_bfloat16
 from SegmentationQCLib.pack import PACKS_DIR, load_pack, sha256
 from SegmentationQCLib.phantom import damage_for_demo, short_axis_stack
-from SegmentationQCLib.qc import QCEngine
-from SegmentationQCLib.quantized import native_int8
+from SegmentationQCLib.qc import QCEngine, native_precisions
 
 
 @pytest.fixture(scope="module")
@@ -142,8 +140,7 @@ def test_error_map_reads_a_mirrored_heart_as_the_heart_mirrored(engine):
     assert np.abs(unflipped - emap(plain, image, damaged)[..., ::-1]).max() > 0.05
 
 
-FAST = [("bfloat16", "cpu", native_bfloat16("cpu")), ("bfloat16", "cuda", native_bfloat16("cuda")),
-        ("int8", "cpu", native_int8("cpu"))]
+FAST = [(p, d, p in native_precisions(d)) for p, d in (("bfloat16", "cpu"), ("bfloat16", "cuda"), ("int8", "cpu"))]
 
 
 @pytest.mark.parametrize("precision, device", [pytest.param(p, d, marks=pytest.mark.skipif(
