@@ -1,6 +1,7 @@
 """Train the voxel error-map network (Zhang & Chung 2019) on the QC set.
 
     python training/train_errormap.py [--steps 3000] [--batch 16] [--out training/runs/errormap]
+        [--init W.pt] [--distil TEACHER.pt]
 
 Same samples, balancing and ROI augmentation as the slice network. The network predicts the
 manual label of every pixel from (image, segmentation) with cross-entropy + soft Dice; the error
@@ -9,6 +10,10 @@ Dice on the error map collapsed to marking the whole foreground 0.68 wrong on go
 slices alike.) Validation: error-map Dice on failing slices (true mean Dice < 0.7), the same on
 acceptable ones (their mean picks the checkpoint), and the Pearson r of 1 - QI (mean predicted error in the ROI) with the true
 pixel accuracy in the ROI.
+
+``--distil``: the network also learns (KL divergence) the label distribution that the network in
+TEACHER.pt gives averaged over the ROI and its left-right mirror image, so that one pass can
+stand in for the pack's two (the card's ``models.errormap.flips``).
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from train_slice import balanced_p, load, sample_rois
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.errornet import ErrorNet  # noqa: E402
+from SegmentationQCLib.inference import flip_mean  # noqa: E402
 from SegmentationQCLib.preprocess import model_input  # noqa: E402
 
 
@@ -61,6 +67,8 @@ def evaluate(model, batches) -> dict:
 def main() -> None:
     ap = training_args(__doc__, "errormap", steps=3000, batch=16, lr=2e-3)
     ap.add_argument("--base", type=int, default=8)
+    ap.add_argument("--distil", type=Path, help="weights of a teacher network (same --base) whose mirror-averaged "
+                                                  "label distribution the network also learns")
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     tr, va = load(a.data / "train.npz"), load(a.data / "val.npz")
@@ -73,9 +81,21 @@ def main() -> None:
         x, truth, err = batch(va, j, vrng, False)
         val.append((x.to(dev), truth.to(dev), err.to(dev), torch.from_numpy(va["dice"][j] < 0.7)))
 
+    teacher = None
+    if a.distil:
+        teacher = ErrorNet(len(VALUES), base=a.base).to(dev).eval()
+        teacher.load_state_dict(torch.load(a.distil, map_location=dev, weights_only=True))
+
     def train_loss(model, rng):
         x, truth, _ = batch(tr, rng.choice(len(p), a.batch, p=p), rng, True)
-        return loss_fn(model(x.to(dev)), truth.to(dev))
+        x = x.to(dev)
+        logits = model(x)
+        loss = loss_fn(logits, truth.to(dev))
+        if teacher is not None:
+            with torch.no_grad():
+                q = flip_mean(lambda t: torch.softmax(teacher(t), 1), x, [(3,)], maps=True)
+            loss = loss + F.kl_div(F.log_softmax(logits, 1), q, reduction="none").sum(1).mean()
+        return loss
 
     torch.manual_seed(a.seed)
     model = ErrorNet(len(VALUES), base=a.base).to(dev)

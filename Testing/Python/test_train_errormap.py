@@ -1,0 +1,55 @@
+"""The error-map training script (training/train_errormap.py) on a tiny QC set made from a phantom."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
+import train_errormap  # noqa: E402
+from qcset import WINDOW  # noqa: E402
+
+from SegmentationQCLib.errornet import ErrorNet  # noqa: E402
+from SegmentationQCLib.phantom import damage_for_demo, short_axis_stack  # noqa: E402
+
+
+def _qcset(folder: Path) -> Path:
+    """train.npz and val.npz: a phantom's slices, segmented by its truth and by a damaged copy."""
+    img, truth, _ = short_axis_stack(n_slices=6, size=WINDOW, seed=0)
+    bad = damage_for_demo(truth)[0]
+    images = (255 * img / img.max()).astype(np.uint8)
+    segs = np.concatenate([truth, bad]).astype(np.uint8)
+    n = len(img)
+    data = {"images": images, "segs": segs,
+            "image_id": np.tile(np.arange(n), 2), "attacked_id": np.full(2 * n, -1),
+            "seg_id": np.arange(2 * n), "truth_id": np.tile(np.arange(n), 2),
+            "centre": np.full((2 * n, 2), WINDOW / 2, np.float32), "variant": np.repeat([0, 1], n),
+            "dice": np.repeat([1.0, 0.5], n).astype(np.float32), "variant_names": np.array(["truth", "damaged"])}
+    folder.mkdir()
+    for split in ("train", "val"):
+        np.savez(folder / f"{split}.npz", **data)
+    return folder
+
+
+def _train(monkeypatch, tmp_path, name, *extra) -> dict:
+    out = tmp_path / name
+    monkeypatch.setattr(sys, "argv", ["train_errormap.py", "--data", str(tmp_path / "qcset"), "--out", str(out),
+                                      "--steps", "1", "--batch", "2", *extra])
+    train_errormap.main()
+    ErrorNet(3, base=8).load_state_dict(torch.load(out / "best.pt", weights_only=True))
+    return json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+
+
+def test_distillation_adds_the_teachers_mirror_averaged_labels_to_the_loss(tmp_path, monkeypatch):
+    _qcset(tmp_path / "qcset")
+    torch.manual_seed(1)
+    teacher = tmp_path / "teacher.pt"
+    torch.save(ErrorNet(3, base=8).state_dict(), teacher)
+    plain = _train(monkeypatch, tmp_path, "plain")
+    distilled = _train(monkeypatch, tmp_path, "distilled", "--distil", str(teacher))
+    # same seed, same batch, same start: the one step's loss differs by the KL term (> 0 for a random teacher)
+    assert distilled["loss"] > plain["loss"]
+    assert json.loads((tmp_path / "distilled" / "config.json").read_text())["distil"] == str(teacher)
+    assert set(plain["val"]) == {"errormap_dice_failing", "errormap_dice_acceptable", "errormap_dice_balanced",
+                                 "qi_accuracy_r"}
