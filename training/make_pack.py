@@ -1,6 +1,7 @@
 """Assemble the bundled model pack from the trained models, calibrated on validation.
 
     python training/make_pack.py [--out SegmentationQCLib/packs/acdc-cardiac] [--reuse-rows] [--fit-on segmenters|all]
+                                 [--errormap-run NAME]
 
 Takes ``runs/slice/best.pt`` and, when trained, ``runs/errormap``, ``runs/vae`` and
 ``runs/direct3d``. On the validation patients it decides test-time flips of the slice network
@@ -75,18 +76,20 @@ MODELS = {  # pack model name -> (run folder, weights file in the pack, arch fro
 }
 
 
-def add_models(card: dict, out: Path, previous: dict, previous_dir: Path) -> None:
-    """Weights from the training runs; a model with no run here but in the ``previous`` pack (at
-    ``previous_dir``: ``out`` or the bundled pack; trained in an earlier session) is kept as it is,
-    its sha256 checked."""
+def add_models(card: dict, out: Path, previous: dict, previous_dir: Path, runs: dict | None = None) -> None:
+    """Weights from the training runs (``runs``: model name -> another run folder than MODELS');
+    a model with no run here but in the ``previous`` pack (at ``previous_dir``: ``out`` or the
+    bundled pack; trained in an earlier session) is kept as it is, its sha256 checked."""
     for name, (run, file, arch) in MODELS.items():
+        run = (runs or {}).get(name, run)
         best = RUNS / run / "best.pt"
         if best.exists():
             cfg = json.loads((RUNS / run / "config.json").read_text())
             shutil.copy(best, out / file)
             trained = {k: cfg[k] for k in ("steps", "batch", "lr", "seed") if k in cfg}
-            if cfg.get("init"):  # fine-tuned: record which weights it started from
-                trained["init_sha256"] = sha256(Path(cfg["init"]))
+            for k in ("init", "distil"):  # fine-tuned, distilled: record from which weights
+                if cfg.get(k):
+                    trained[f"{k}_sha256"] = sha256(_run_file(cfg[k]))
             card["models"][name] = {"file": file, "sha256": sha256(out / file), "arch": arch(cfg), "trained": trained}
         elif name in previous.get("models", {}):
             entry = previous["models"][name]
@@ -98,6 +101,11 @@ def add_models(card: dict, out: Path, previous: dict, previous_dir: Path) -> Non
             print(f"{name}: no run in {RUNS / run}, keeping the pack's {entry['file']}", flush=True)
     if "manifold" in card["models"]:
         card["models"]["manifold"].update(size=96, pixel_mm=2.0, search=SEARCH)
+
+
+def _run_file(path: str) -> Path:
+    """A file a training run's config names, relative to where it ran (the repository or training/)."""
+    return next((p for p in (Path(path), ROOT / path, HERE / path) if p.exists()), Path(path))
 
 
 def anatomy(patients: list[int]) -> dict:
@@ -230,6 +238,8 @@ def main() -> None:
     ap.add_argument("--fit-on", default="segmenters", choices=["segmenters", "all"],
                     help="validation cases the fused methods' recalibration and the fusion are fitted on: the "
                          "segmenters' outputs, or all in-domain cases (with the synthetic failures; packs up to 1.3.0)")
+    ap.add_argument("--errormap-run", help="the error-map network from training/runs/NAME instead of runs/errormap "
+                                            "(e.g. errormap_distil, docs/benchmark.md)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -258,7 +268,7 @@ def main() -> None:
                                   " training/runs/errormap_ft1/best.pt --lr 1e-3 --steps 4000 && python training/train_vae.py"
                                   " && python training/train_direct3d.py && python training/make_pack.py"},
     }
-    add_models(card, a.out, previous, previous_dir)
+    add_models(card, a.out, previous, previous_dir, {"errormap": a.errormap_run} if a.errormap_run else None)
     card.update(anatomy(split["train"]))
 
     def engine(methods):
@@ -298,9 +308,11 @@ def main() -> None:
         without, with_flips = saved["errormap_flips_mae"]
         card["models"]["errormap"]["flips"] = ERRORMAP_FLIPS if with_flips < without else []
     add_int8(card, a.out, a.data, seed)
-    if "rows" not in saved:
+    flips = card["models"].get("errormap", {}).get("flips")
+    if "rows" not in saved or saved.get("rows_errormap_flips") != flips:  # scored with the flips decided above
         e = engine(methods)
         saved["rows"] = {"in-domain": in_domain(e), "shifted": valcases.score(e, "shifted", a.zoo)}
+        saved["rows_errormap_flips"] = flips
         cache.write_bytes(pickle.dumps(saved))
     rows = saved["rows"]
     presence_crossfit = None

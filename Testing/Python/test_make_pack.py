@@ -1,4 +1,5 @@
-"""The pack builder's flag rules (training/make_pack.py) on made-up validation rows."""
+"""The pack builder (training/make_pack.py): its flag rules on made-up validation rows, where it takes the weights from."""
+import json
 import sys
 from pathlib import Path
 
@@ -88,3 +89,25 @@ def test_benchmark_files_stops_in_one_sentence_when_the_batch_fails(monkeypatch,
     with pytest.raises(SystemExit) as e:
         benchmark_files.main()
     assert str(e.value).startswith("benchmark_files.py: segqc batch failed on") and "\n" not in str(e.value)
+
+
+def test_models_come_from_the_run_asked_for_with_the_weights_they_started_from(monkeypatch, tmp_path):
+    runs = tmp_path / "runs"
+    monkeypatch.setattr(make_pack, "RUNS", runs)
+    monkeypatch.setattr(make_pack, "HERE", tmp_path)  # configs name files relative to training/, as the scripts ran
+    (runs / "teacher").mkdir(parents=True)
+    (runs / "teacher" / "best.pt").write_bytes(b"teacher")
+    for run, weights in (("errormap", b"plain"), ("errormap_distil", b"distilled")):
+        (runs / run).mkdir()
+        (runs / run / "best.pt").write_bytes(weights)
+        (runs / run / "config.json").write_text(json.dumps({"steps": 3, "batch": 2, "lr": 1e-3, "seed": 0, "base": 8,
+                                                            "init": "runs/teacher/best.pt", "distil": "runs/teacher/best.pt"}))
+    out = tmp_path / "pack"
+    out.mkdir()
+    card = {"models": {}}
+    make_pack.add_models(card, out, {}, out, {"errormap": "errormap_distil"})
+    entry = card["models"]["errormap"]
+    assert (out / "error_map.pt").read_bytes() == b"distilled" and entry["arch"] == {"base": 8}
+    assert entry["trained"]["init_sha256"] == entry["trained"]["distil_sha256"] == make_pack.sha256(runs / "teacher" / "best.pt")
+    make_pack.add_models(card, out, {}, out)
+    assert (out / "error_map.pt").read_bytes() == b"plain"
