@@ -55,7 +55,7 @@ class QCResult:
     slice_high: np.ndarray | None = None
     volume_low: np.ndarray | None = None
     volume_high: np.ndarray | None = None
-    error_map: np.ndarray | None = None  # (S, H, W) P(voxel mislabelled), when the pack has an error-map model
+    error_map: np.ndarray | None = None  # (S, H, W) P(voxel mislabelled), when asked for (check(error_map=True))
     quality_index: float | None = None  # mean predicted error in the ROI (Zhang & Chung's QI)
     slice_error_fraction: np.ndarray | None = None  # (S,) predicted wrong / (segmented ∪ predicted wrong)
     errormap_area_mm2: np.ndarray | None = None  # (S, K) manual-label area the error-map network expects in the ROI
@@ -194,18 +194,17 @@ class QCEngine:
         return q[:, 1:].sum((2, 3)).double().cpu().numpy() * prep.area_ratio
 
     @torch.inference_mode()
-    def error_map(self, case: Case, prep: Prepared):
-        """(S, H, W) P(label wrong) on the case grid, the QI, per-slice error fractions and the
-        error-map Dice estimates (slice, volume), and the (S, K) manual-label area (mm²) it expects.
+    def error_map(self, case: Case, prep: Prepared, native: bool = True):
+        """(S, H, W) P(label wrong) on the case grid (None unless ``native``), the QI, per-slice error
+        fractions and the error-map Dice estimates (slice, volume), and the (S, K) manual-label area
+        (mm²) it expects.
 
         The network's label distribution is averaged over the card's ``flips`` of the input (flipped
         back). Labelled voxels outside the ROI are wrong with probability 1 (as in the Dice rebuild)."""
         x = channels_last(prep.x.to(self.device))
         p_roi, q = (t.float().cpu().contiguous() for t in error_probability(x, self._manual_labels(x)))
-        p = to_native(p_roi, prep.theta, case.labels.shape[1:])[:, 0].numpy()
+        p = self._native_error_map(case, prep, p_roi) if native else None
         seg = prep.x[:, 1:].sum(1, keepdim=True) > 0
-        fg = np.isin(case.labels, [case.class_values[c] for c in self.pack.classes])
-        p = np.where(prep.outside[None] & fg, 1.0, p).astype(np.float32)
         union = torch.maximum(seg.float(), p_roi).sum((1, 2, 3)).numpy()
         frac = np.where(union > 0, p_roi.sum((1, 2, 3)).numpy() / np.maximum(union, 1e-6), 0.0)
         area_mm2 = q[:, 1:].sum((2, 3)).numpy() * self.pack.preprocessing["pixel_mm"] ** 2
@@ -218,6 +217,13 @@ class QCEngine:
         est = presence.absent_dice(*errormap_estimates(q[:, 1:].numpy(), prep.x[:, 1:].numpy(),
                                                        prep.z_out / prep.area_ratio), seg_area, present)
         return p, float(p_roi.mean()), frac, est, area_mm2
+
+    def _native_error_map(self, case: Case, prep: Prepared, p_roi: torch.Tensor) -> np.ndarray:
+        """The ROI's (S, 1, size, size) P(label wrong) mapped onto the case grid (labelled voxels
+        outside the ROI: 1)."""
+        p = to_native(p_roi, prep.theta, case.labels.shape[1:])[:, 0].numpy()
+        fg = np.isin(case.labels, [case.class_values[c] for c in self.pack.classes])
+        return np.where(prep.outside[None] & fg, 1.0, p).astype(np.float32)
 
     def surrogate(self, case: Case, prep: Prepared | None = None):
         """Manifold estimates (slice, volume) and the surrogate labels (S, H, W) in the case's values."""
@@ -236,7 +242,8 @@ class QCEngine:
         than the card's ``slice_dip`` below both neighbouring slices, within the structure's
         segmented extent (``slice_flags``); ``exclude_ends`` slices at each end of the segmented
         stack are never flagged.
-        ``error_map``/``surrogate`` ask for those outputs even when no chosen method needs them.
+        ``error_map``/``surrogate`` ask for those outputs (the error map on the case grid; a method that
+        needs the error-map network runs it anyway, for its estimates, QI and error fractions).
         ``progress(fraction, stage)`` is called between stages; it may raise to cancel."""
         report = progress or (lambda fraction, stage: None)
         need = self._needed()
@@ -255,7 +262,7 @@ class QCEngine:
         if self.error_model is not None and ("errormap" in need or error_map):
             report(0.3, "error map")
             t = time.perf_counter()
-            emap, qi, frac, est["errormap"], area = self.error_map(case, prep)
+            emap, qi, frac, est["errormap"], area = self.error_map(case, prep, native=error_map)
             extra.update(error_map=emap, quality_index=qi, slice_error_fraction=frac, errormap_area_mm2=area)
             timings["errormap"] = 1e3 * (time.perf_counter() - t)
         if self.vae is not None and ("manifold" in need or surrogate):

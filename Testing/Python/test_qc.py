@@ -137,3 +137,16 @@ def test_roi_maps_go_back_onto_the_slice_grid(stack, random_pack):
     inner = ~prep.outside
     assert np.abs(back - lv)[:, inner].mean() < 0.01
     assert (back[:, prep.outside] == 0).all()
+
+
+def test_the_error_map_is_put_on_the_case_grid_only_when_asked_for(stack, tiny_pack_with_error_map):
+    image, truth, spacing = stack
+    case = case_from_arrays(image, truth, spacing)
+    engine = QCEngine(str(tiny_pack_with_error_map), "cpu", ["errormap"])
+    plain, asked = engine.check(case), engine.check(case, error_map=True)
+    assert plain.error_map is None and asked.error_map.shape == truth.shape
+    assert ((asked.error_map >= 0) & (asked.error_map <= 1)).all()
+    # the error-map method's own outputs do not depend on it
+    assert plain.quality_index == asked.quality_index
+    np.testing.assert_array_equal(plain.volume_dice, asked.volume_dice)
+    np.testing.assert_array_equal(plain.slice_error_fraction, asked.slice_error_fraction)
