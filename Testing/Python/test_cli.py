@@ -23,6 +23,19 @@ def test_check_writes_a_v1_report(files, random_pack, capsys):
     assert "damaged" in capsys.readouterr().err  # the one-line summary
 
 
+def test_check_writes_the_error_map_on_the_image_grid(files, tiny_pack_with_error_map):
+    import SimpleITK as sitk
+
+    out = files["dir"] / "e.nii.gz"
+    assert main(["check", str(files["image"]), str(files["damaged"]), "-o", str(files["dir"] / "r.json"),
+                 "--pack", str(tiny_pack_with_error_map), "--error-map", str(out)]) == 0
+    emap, image = sitk.ReadImage(str(out)), sitk.ReadImage(str(files["image"]))
+    assert emap.GetSize() == image.GetSize() and emap.GetSpacing() == pytest.approx(image.GetSpacing())
+    assert emap.GetPixelID() == sitk.sitkFloat32
+    values = sitk.GetArrayFromImage(emap)
+    assert values.min() >= 0 and values.max() <= 1 and values.max() > 0
+
+
 def test_check_prints_json_without_output(files, random_pack, capsys):
     assert main(["check", str(files["image"]), str(files["truth"]), "--pack", str(random_pack)]) == 0
     assert json.loads(capsys.readouterr().out)["case"] == "truth"
