@@ -164,9 +164,10 @@ class QCEngine:
         self.slice_model = load(self.pack.load_slice_model)
         self.error_model = load(self.pack.load_error_model) if self.pack.has("errormap") else None
         self.vae = self.pack.load_manifold_model(self.device) if self.pack.has("manifold") else None
-        self.direct3d = self.pack.load_direct3d_model(self.device) if "direct3d" in self._needed() else None
+        self.direct3d = self.pack.load_direct3d_model(self.device) if "direct3d" in self.needed() else None
 
-    def _needed(self) -> set:
+    def needed(self) -> set:
+        """The methods a check runs: those chosen and, for ``fused``, the ones it fuses."""
         need = set(self.methods)
         if "fused" in need:
             need |= set(self.pack.card["fusion"]["methods"])
@@ -246,7 +247,7 @@ class QCEngine:
         needs the error-map network runs it anyway, for its estimates, QI and error fractions).
         ``progress(fraction, stage)`` is called between stages; it may raise to cancel."""
         report = progress or (lambda fraction, stage: None)
-        need = self._needed()
+        need = self.needed()
         t0 = time.perf_counter()
         report(0.0, "preprocessing")
         blank = blank_slices(case.image, case.name)

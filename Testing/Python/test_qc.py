@@ -150,3 +150,12 @@ def test_the_error_map_is_put_on_the_case_grid_only_when_asked_for(stack, tiny_p
     assert plain.quality_index == asked.quality_index
     np.testing.assert_array_equal(plain.volume_dice, asked.volume_dice)
     np.testing.assert_array_equal(plain.slice_error_fraction, asked.slice_error_fraction)
+
+
+def test_a_check_runs_the_error_map_network_only_for_the_methods_that_need_it(stack, tiny_pack_with_error_map):
+    image, truth, spacing = stack
+    case = case_from_arrays(image, truth, spacing)
+    engine = QCEngine(str(tiny_pack_with_error_map), "cpu", ["slice"])
+    assert engine.needed() == {"slice"}
+    res = engine.check(case, error_map="errormap" in engine.needed())  # as training/valcases.py asks
+    assert "errormap" not in res.timings_ms and res.quality_index is None and res.error_map is None
