@@ -113,6 +113,10 @@ def _read_nifti_permissive(path: Path) -> sitk.Image:
     return out
 
 
+class FrameNote(str):
+    """A report note saying which frame of a cine series was read."""
+
+
 def read_dicom_series(path: Path, what: str = "image", frame: int | None = None) -> tuple[sitk.Image, list[str]]:
     """A folder holding one DICOM series: one volume (one image per slice position), or, with
     ``frame``, that frame of a cine series (the same positions repeated over the cardiac cycle;
@@ -140,7 +144,7 @@ def read_dicom_series(path: Path, what: str = "image", frame: int | None = None)
             raise InputError(f"{where}, not the same number of frames at each: give one frame as a volume")
         frame = _chosen_frame(frame, counts[-1], f"{where} (a cine series)", f"the cine series in {path.name}")
         files = [f for *_, f, _ in sorted((sorted(v)[frame] for v in by_position.values()), key=lambda t: t[-1])]
-        notes = [f"{what}: frame {frame} of the {counts[0]}-frame cine series in {path.name}"]
+        notes = [FrameNote(f"{what}: frame {frame} of the {counts[0]}-frame cine series in {path.name}")]
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     return reader.Execute(), notes
@@ -193,7 +197,7 @@ def read_image(path: str | Path, what: str = "image", frame: int | None = None) 
     if img.GetDimension() == 4 and img.GetSize()[3] > 1:
         n = img.GetSize()[3]
         img = img[:, :, :, _chosen_frame(frame, n, f"{path.name} is 4D with {n} frames", path.name)]
-        notes.append(f"{what}: frame {frame} of the {n} frames of {path.name}")
+        notes.append(FrameNote(f"{what}: frame {frame} of the {n} frames of {path.name}"))
     return img, notes
 
 
@@ -393,7 +397,7 @@ def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, 
     w3 = []
     if class_values is None:
         class_values, w3 = file_labels(seg, seg_path)
-    if frame is not None and not any(w.startswith(("image: frame", "segmentation: frame")) for w in w1 + w2):
+    if frame is not None and not any(isinstance(w, FrameNote) for w in w1 + w2):
         w3.append(f"frame {frame} was asked for, but neither input is a cine series: both were read as they are")
     return case_from_images(img, seg, image_path, seg_path, class_values, name or _stem(seg_path), w1 + w2 + w3)
 
