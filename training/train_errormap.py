@@ -12,8 +12,8 @@ acceptable ones (their mean picks the checkpoint), and the Pearson r of 1 - QI (
 pixel accuracy in the ROI.
 
 ``--distil``: the network also learns (KL divergence) the label distribution that the network in
-TEACHER.pt gives averaged over the ROI and its left-right mirror image, so that one pass can
-stand in for the pack's two (the card's ``models.errormap.flips``).
+TEACHER.pt (of any ``--base``) gives averaged over the ROI and its left-right mirror image, so that
+one pass, or a narrower network, can stand in for the pack's two (the card's ``models.errormap.flips``).
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def evaluate(model, batches) -> dict:
 def main() -> None:
     ap = training_args(__doc__, "errormap", steps=3000, batch=16, lr=2e-3)
     ap.add_argument("--base", type=int, default=8)
-    ap.add_argument("--distil", type=Path, help="weights of a teacher network (same --base) whose mirror-averaged "
+    ap.add_argument("--distil", type=Path, help="weights of a teacher network (any width) whose mirror-averaged "
                                                   "label distribution the network also learns")
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -83,8 +83,9 @@ def main() -> None:
 
     teacher = None
     if a.distil:
-        teacher = ErrorNet(len(VALUES), base=a.base).to(dev).eval()
-        teacher.load_state_dict(torch.load(a.distil, map_location=dev, weights_only=True))
+        state = torch.load(a.distil, map_location=dev, weights_only=True)
+        teacher = ErrorNet(len(VALUES), base=len(state["head.weight"][0])).to(dev).eval()
+        teacher.load_state_dict(state)
 
     def train_loss(model, rng):
         x, truth, _ = batch(tr, rng.choice(len(p), a.batch, p=p), rng, True)

@@ -32,12 +32,12 @@ def _qcset(folder: Path) -> Path:
     return folder
 
 
-def _train(monkeypatch, tmp_path, name, *extra) -> dict:
+def _train(monkeypatch, tmp_path, name, *extra, base: int = 8) -> dict:
     out = tmp_path / name
     monkeypatch.setattr(sys, "argv", ["train_errormap.py", "--data", str(tmp_path / "qcset"), "--out", str(out),
-                                      "--steps", "1", "--batch", "2", *extra])
+                                      "--steps", "1", "--batch", "2", "--base", str(base), *extra])
     train_errormap.main()
-    ErrorNet(3, base=8).load_state_dict(torch.load(out / "best.pt", weights_only=True))
+    ErrorNet(3, base=base).load_state_dict(torch.load(out / "best.pt", weights_only=True))
     return json.loads((out / "log.jsonl").read_text().splitlines()[-1])
 
 
@@ -53,3 +53,13 @@ def test_distillation_adds_the_teachers_mirror_averaged_labels_to_the_loss(tmp_p
     assert json.loads((tmp_path / "distilled" / "config.json").read_text())["distil"] == str(teacher)
     assert set(plain["val"]) == {"errormap_dice_failing", "errormap_dice_acceptable", "errormap_dice_balanced",
                                  "qi_accuracy_r"}
+
+
+def test_a_narrower_network_learns_from_a_wider_teacher(tmp_path, monkeypatch):
+    _qcset(tmp_path / "qcset")
+    torch.manual_seed(1)
+    teacher = tmp_path / "teacher.pt"
+    torch.save(ErrorNet(3, base=8).state_dict(), teacher)
+    plain = _train(monkeypatch, tmp_path, "plain", base=4)
+    distilled = _train(monkeypatch, tmp_path, "distilled", "--distil", str(teacher), base=4)
+    assert distilled["loss"] > plain["loss"]
