@@ -185,15 +185,16 @@ def _along_normal(position: str | None, orientation: str | None) -> float:
         return 0.0
 
 
-def read_image(path: str | Path, what: str = "image", frame: int | None = None) -> tuple[sitk.Image, list[str]]:
+def read_image(path: str | Path, what: str = "image", frame: int | None = None,
+               files: dict | None = None) -> tuple[sitk.Image, list[str]]:
     """Read any file SimpleITK reads, or a folder of one DICOM series (``frame``: of a cine
-    series); returns (image, warnings)."""
+    series); returns (image, warnings). ``files``: see ``_read_file``."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what} file not found: {path}")
     if path.is_dir():
         return read_dicom_series(path, what, frame)
-    img, notes = _read_file(path, what)
+    img, notes = _read_file(path, what, files)
     if img.GetDimension() == 4 and img.GetSize()[3] > 1:
         n = img.GetSize()[3]
         img = img[:, :, :, _chosen_frame(frame, n, f"{path.name} is 4D with {n} frames", path.name)]
@@ -201,9 +202,19 @@ def read_image(path: str | Path, what: str = "image", frame: int | None = None) 
     return img, notes
 
 
-def _read_file(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
+def _read_file(path: Path, what: str, files: dict | None = None) -> tuple[sitk.Image, list[str]]:
     """One image file as SimpleITK reads it (a NIfTI whose axes are not quite orthonormal:
-    orthonormalised, with a note), or one sentence saying why it cannot be read."""
+    orthonormalised, with a note), or one sentence saying why it cannot be read. ``files``: the
+    files read so far (filled in), so that several frames of a cine file cost one reading."""
+    if files is None:
+        return _read_one(path, what)
+    key = path.resolve()
+    if key not in files:
+        files[key] = _read_one(path, what)
+    return files[key][0], list(files[key][1])
+
+
+def _read_one(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
     try:
         return sitk.ReadImage(str(path)), []
     except RuntimeError as e:
@@ -386,14 +397,15 @@ def _onto(seg: sitk.Image, img: sitk.Image, image_path: Path, seg_path: Path) ->
 
 
 def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, name: str | None = None,
-              frame: int | None = None) -> Case:
+              frame: int | None = None, files: dict | None = None) -> Case:
     """Read an image and its segmentation from disk into a ``Case``; without ``class_values``
     the segmentation file's own (``file_labels``). ``frame``: the frame to check where the image
     or the segmentation is a cine series (4D, or a DICOM folder of repeated slice positions);
-    a 3D file is that frame already."""
+    a 3D file is that frame already. ``files``: the files read so far, kept for the next frame
+    (``_read_file``)."""
     image_path, seg_path = Path(image_path), Path(seg_path)
-    img, w1 = read_image(image_path, "image", frame)
-    seg, w2 = read_image(seg_path, "segmentation", frame)
+    img, w1 = read_image(image_path, "image", frame, files)
+    seg, w2 = read_image(seg_path, "segmentation", frame, files)
     w3 = []
     if class_values is None:
         class_values, w3 = file_labels(seg, seg_path)
@@ -402,13 +414,15 @@ def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, 
     return case_from_images(img, seg, image_path, seg_path, class_values, name or _stem(seg_path), w1 + w2 + w3)
 
 
-def cine_phases(seg_path, class_values: dict[str, int] | None = None, structure: str = "LV") -> tuple[int, int]:
+def cine_phases(seg_path, class_values: dict[str, int] | None = None, structure: str = "LV",
+                files: dict | None = None) -> tuple[int, int]:
     """(ED, ES) frames of a 4D segmentation file: of the frames it labels, those where ``structure``
-    is largest and smallest (its label value from ``class_values``, else the file's own)."""
+    is largest and smallest (its label value from ``class_values``, else the file's own).
+    ``files``: as for ``read_case``."""
     seg_path = Path(seg_path)
     if not seg_path.exists():
         raise InputError(f"segmentation file not found: {seg_path}")
-    seg = None if seg_path.is_dir() else _read_file(seg_path, "segmentation")[0]
+    seg = None if seg_path.is_dir() else _read_file(seg_path, "segmentation", files)[0]
     if seg is None or seg.GetDimension() != 4 or seg.GetSize()[3] < 2:
         raise InputError(f"{seg_path.name} is not a cine (4D) segmentation: give --ed-frame and --es-frame, "
                          "or ED and ES files")

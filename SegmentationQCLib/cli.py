@@ -121,12 +121,13 @@ def cmd_check(a) -> int:
     return 0
 
 
-def _checked(a, image, segmentation, frame, engine=None):
-    """The case read from the files, its result and the engine (loaded unless given)."""
+def _checked(a, image, segmentation, frame, engine=None, files=None):
+    """The case read from the files (``files``: those read so far, ``case.read_case``), its result
+    and the engine (loaded unless given)."""
     from .case import parse_labels, read_case
     from .qc import QCEngine
 
-    case = read_case(image, segmentation, parse_labels(a.labels), frame=frame)
+    case = read_case(image, segmentation, parse_labels(a.labels), frame=frame, files=files)
     engine = engine or QCEngine(a.pack, a.device, a.methods, a.precision)
     return case, engine.check(case, a.flag_on, a.exclude_ends), engine
 
@@ -166,15 +167,15 @@ def cmd_ef(a) -> int:
 
     if (a.es_image is None) != (a.es_segmentation is None):
         raise InputError("give ES_IMAGE and ES_SEGMENTATION together, or neither (both phases from one cine pair)")
-    out, engine, frames = {}, None, (a.ed_frame, a.es_frame)
+    out, engine, frames, files = {}, None, (a.ed_frame, a.es_frame), {}  # a cine pair is read once
     if a.es_image is None and None in frames:
-        found = cine_phases(a.ed_segmentation, parse_labels(a.labels))
+        found = cine_phases(a.ed_segmentation, parse_labels(a.labels), files=files)
         frames = tuple(f if f is not None else g for f, g in zip(frames, found))
         out["frames"] = {"ED": frames[0], "ES": frames[1], "found": "the labelled frames with the largest and the "
                                                                    "smallest LV volume"}
     for phase, image, seg, frame in (("ED", a.ed_image, a.ed_segmentation, frames[0]),
                                      ("ES", a.es_image or a.ed_image, a.es_segmentation or a.ed_segmentation, frames[1])):
-        case, res, engine = _checked(a, image, seg, frame, engine)
+        case, res, engine = _checked(a, image, seg, frame, engine, files)
         out[phase] = correct(case, res, engine=engine).measurements  # as segqc correct, no file written
     out["function"] = ejection(out["ED"], out["ES"])
     if a.output:

@@ -1,6 +1,7 @@
 """The segqc command: report contract, batch resilience, one-line errors."""
 import csv
 import json
+import os
 import shutil
 
 import numpy as np
@@ -186,8 +187,12 @@ def test_check_and_batch_take_one_frame_of_a_cine_series(files, stack, random_pa
     assert all(es[f"dice_{c}"] == plain[f"dice_{c}"] for c in ("LV", "MYO", "RV"))  # the damaged frame
 
 
-def test_ejection_fraction_from_two_frames_of_a_cine_series(files, stack, random_pack, capsys):
+def test_ejection_fraction_from_two_frames_of_a_cine_series(files, stack, random_pack, capsys, monkeypatch):
+    import SimpleITK as sitk
+
     cine, pack = _cine(files, stack), ["--pack", str(random_pack)]
+    reads, read = [], sitk.ReadImage
+    monkeypatch.setattr(sitk, "ReadImage", lambda path, *a: reads.append(os.path.basename(path)) or read(path, *a))
     assert main(["ef", str(files["image"]), str(files["truth"]), str(files["image"]), str(files["damaged"]), *pack]) == 0
     apart = json.loads(capsys.readouterr().out)
     assert main(["ef", *[str(cine[k]) for k in ("image", "seg", "image", "seg")], "--ed-frame", "0", "--es-frame", "1",
@@ -195,8 +200,10 @@ def test_ejection_fraction_from_two_frames_of_a_cine_series(files, stack, random
     together = json.loads(capsys.readouterr().out)
     assert together["ED"]["LV_volume"] == apart["ED"]["LV_volume"]
     assert together["function"]["LV_ejection_fraction"]["measured"] == apart["function"]["LV_ejection_fraction"]["measured"]
+    reads.clear()
     assert main(["ef", str(cine["image"]), str(cine["seg"]), *pack]) == 0  # one cine pair: ED and ES found
     found = json.loads(capsys.readouterr().out)
+    assert reads == ["cine_seg.nii.gz", "cine_image.nii.gz"]  # each file read once for the phases, ED and ES
     lv = [float(apart[p]["LV_volume"]["measured"]) for p in ("ED", "ES")]  # frame 0 (truth), frame 1 (damaged)
     ed, es = int(np.argmax(lv)), int(np.argmin(lv))
     assert (found["frames"]["ED"], found["frames"]["ES"]) == (ed, es)
