@@ -1,6 +1,6 @@
 """``segqc batch``: every case of a manifest, each failure recorded, the batch going on.
 
-``check_one`` is a pure function of one manifest row; ``--scheduler`` runs the rows as Dask
+``check_one`` scores one manifest row; ``--scheduler`` runs the rows as Dask
 tasks (``distributed.py``).
 """
 from __future__ import annotations
@@ -40,17 +40,18 @@ def read_manifest(path: Path) -> list[dict]:
     return rows
 
 
-def check_one(row: dict, engine: QCEngine, class_values: dict | None, out_dir: Path, **flagging) -> dict:
+def check_one(row: dict, engine: QCEngine, class_values: dict | None, out_dir: Path, files: dict | None = None,
+              **flagging) -> dict:
     """Score one manifest row; returns its results.csv row (status ok or error). ``class_values``:
-    ``--labels``, or None for each file's own (``file_labels``). ``flagging``: ``flag_on`` and
-    ``exclude_ends`` as in ``QCEngine.check``."""
+    ``--labels``, or None for each file's own (``file_labels``). ``files``: files read so far
+    (``case.read_case``). ``flagging``: ``flag_on`` and ``exclude_ends`` as in ``QCEngine.check``."""
     try:
         frame = _frame(row.get("frame"))
-        case = read_case(row["image"], row["segmentation"], class_values, name=row["case"], frame=frame)
+        case = read_case(row["image"], row["segmentation"], class_values, name=row["case"], frame=frame, files=files)
         rep = to_report(engine.check(case, **flagging), row["image"], row["segmentation"])
         true = None
         if row.get("reference"):
-            ref_img, _ = read_image(row["reference"], "reference", frame)
+            ref_img, _ = read_image(row["reference"], "reference", frame, files)
             ref_values = class_values or file_labels(ref_img, Path(row["reference"]))[0]
             ref = case_from_images(case.reference, ref_img, Path(row["image"]), Path(row["reference"]),
                                    ref_values, row["case"], [])
@@ -102,13 +103,24 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
         engine_args = (str(engine.pack.path), device, tuple(methods) if methods else None, precision)
         results = map_rows(client, rows, engine_args, class_values, out_dir.resolve(), flagging)
     else:
-        results = (check_one(row, engine, class_values, out_dir, **flagging) for row in rows)
+        results = _local(rows, engine, class_values, out_dir, flagging)
     try:
         _write_results(results, results_path, engine.pack.classes, len(rows))
     finally:
         if client is not None:
             client.close()
     return 0
+
+
+def _local(rows, engine, class_values, out_dir: Path, flagging: dict):
+    """Results of the rows in turn, here. A file stays read while the next row names it too (the
+    frames of a cine file, one row each), so holding at most one row's files."""
+    files: dict = {}
+    for row in rows:
+        keep = {Path(row[c]).resolve() for c in ("image", "segmentation", "reference") if row.get(c)}
+        for path in set(files) - keep:
+            del files[path]
+        yield check_one(row, engine, class_values, out_dir, files, **flagging)
 
 
 def _write_results(results, results_path: Path, classes, n: int) -> None:

@@ -164,7 +164,9 @@ def _cine(files, stack):
     return out
 
 
-def test_check_and_batch_take_one_frame_of_a_cine_series(files, stack, random_pack, capsys):
+def test_check_and_batch_take_one_frame_of_a_cine_series(files, stack, random_pack, capsys, monkeypatch):
+    import SimpleITK as sitk
+
     cine, pack = _cine(files, stack), ["--pack", str(random_pack)]
     assert main(["check", str(cine["image"]), str(cine["seg"]), *pack]) == 2
     assert "4D with 2 frames: choose the frame to check, 0 to 1 (--frame N" in capsys.readouterr().err
@@ -176,12 +178,18 @@ def test_check_and_batch_take_one_frame_of_a_cine_series(files, stack, random_pa
     assert json.loads(capsys.readouterr().out)["volume"] == rep["volume"]  # frame 0 is the truth on the image
     manifest = files["dir"] / "m.csv"
     manifest.write_text("case,image,segmentation,reference,frame\n"
+                        f"ed,{cine['image']},{cine['seg']},{cine['seg']},0\n"
                         f"es,{cine['image']},{cine['seg']},{cine['seg']},1\n"
                         f"odd,{cine['image']},{cine['seg']},,one\n"
                         f"plain,{files['image']},{files['damaged']},{files['truth']},\n")
+    reads, read = [], sitk.ReadImage
+    monkeypatch.setattr(sitk, "ReadImage", lambda path, *a: reads.append(os.path.basename(path)) or read(path, *a))
     assert main(["batch", str(manifest), "-o", str(files["dir"] / "out"), *pack]) == 0
-    es, odd, plain = csv.DictReader(open(files["dir"] / "out" / "results.csv"))
-    assert (es["status"], odd["status"], plain["status"]) == ("ok", "error", "ok")
+    names = ["cine_image.nii.gz", "cine_seg.nii.gz", *(files[k].name for k in ("image", "damaged", "truth"))]
+    assert reads == names  # the cine files read once for their two rows
+    ed, es, odd, plain = csv.DictReader(open(files["dir"] / "out" / "results.csv"))
+    assert (ed["status"], es["status"], odd["status"], plain["status"]) == ("ok", "ok", "error", "ok")
+    assert all(ed[f"true_dice_{c}"] == "1.0" for c in ("LV", "MYO", "RV"))
     assert "the frame column holds 'one'" in odd["message"]
     assert all(es[f"true_dice_{c}"] == "1.0" for c in ("LV", "MYO", "RV"))  # frame 1 against itself
     assert all(es[f"dice_{c}"] == plain[f"dice_{c}"] for c in ("LV", "MYO", "RV"))  # the damaged frame
