@@ -1,7 +1,7 @@
 """``segqc batch``: every case of a manifest, each failure recorded, the batch going on.
 
-``check_one`` scores one manifest row; ``--scheduler`` runs the rows as Dask
-tasks (``distributed.py``).
+``check_one`` scores one manifest row, ``check_rows`` several in turn; ``--scheduler`` runs
+them as Dask tasks (``distributed.py``).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .qc import QCEngine
 from .report import csv_columns, csv_row, to_report, true_volume_dice, write_json
 
 REQUIRED = ("case", "image", "segmentation")
+RUN_MAX = 64  # rows in one cluster task at most (``shared_runs``)
 
 
 def read_manifest(path: Path) -> list[dict]:
@@ -103,7 +104,7 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
         engine_args = (str(engine.pack.path), device, tuple(methods) if methods else None, precision)
         results = map_rows(client, rows, engine_args, class_values, out_dir.resolve(), flagging)
     else:
-        results = _local(rows, engine, class_values, out_dir, flagging)
+        results = check_rows(rows, engine, class_values, out_dir, flagging)
     try:
         _write_results(results, results_path, engine.pack.classes, len(rows))
     finally:
@@ -112,15 +113,31 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
     return 0
 
 
-def _local(rows, engine, class_values, out_dir: Path, flagging: dict):
-    """Results of the rows in turn, here. A file stays read while the next row names it too (the
-    frames of a cine file, one row each), so holding at most one row's files."""
+def check_rows(rows, engine: QCEngine, class_values: dict | None, out_dir: Path, flagging: dict):
+    """Results of the rows in turn. A file stays read while the next row names it too (the frames
+    of a cine file, one row each), so holding at most one row's files."""
     files: dict = {}
     for row in rows:
-        keep = {Path(row[c]).resolve() for c in ("image", "segmentation", "reference") if row.get(c)}
+        keep = _paths(row)
         for path in set(files) - keep:
             del files[path]
         yield check_one(row, engine, class_values, out_dir, files, **flagging)
+
+
+def shared_runs(rows: list[dict], longest: int = RUN_MAX) -> list[list[dict]]:
+    """The rows cut into runs of consecutive rows, each sharing a file with the one before
+    (a task each on a cluster, so that the files are read once), of at most ``longest`` rows."""
+    runs: list[list[dict]] = []
+    for row in rows:
+        if runs and len(runs[-1]) < longest and _paths(row) & _paths(runs[-1][-1]):
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    return runs
+
+
+def _paths(row: dict) -> set:
+    return {Path(row[c]).resolve() for c in ("image", "segmentation", "reference") if row.get(c)}
 
 
 def _write_results(results, results_path: Path, classes, n: int) -> None:

@@ -3,7 +3,8 @@
 Dask (``dask.distributed``) is the engine: it schedules, balances and retries work on one
 machine or on a cluster (SSH, Kubernetes, SLURM/PBS through dask-jobqueue), so a cohort of
 100,000 scans needs no scheduler of ours. Each worker loads the model pack once and runs
-``batch.check_one`` on a manifest row; the client writes ``results.csv`` as results arrive.
+``batch.check_rows`` on a task's rows (one row, or consecutive rows sharing a file: the frames
+of a cine file, read once; ``batch.shared_runs``); the client writes ``results.csv`` as results arrive.
 Workers write ``cases/<case>.json`` themselves, so on a cluster the output folder and the
 images must be on a filesystem every worker sees.
 """
@@ -18,16 +19,17 @@ _engines: dict = {}
 _lock = threading.Lock()
 
 
-def _check_on_worker(row: dict, engine_args: tuple, class_values: dict | None, out_dir: str, flagging: dict) -> dict:
-    """Runs on a worker: one manifest row, with that worker's engine (loaded on first use)."""
-    from .batch import check_one
+def _check_on_worker(rows: list[dict], engine_args: tuple, class_values: dict | None, out_dir: str,
+                     flagging: dict) -> list[dict]:
+    """Runs on a worker: manifest rows in turn, with that worker's engine (loaded on first use)."""
+    from .batch import check_rows
     from .qc import QCEngine
 
     with _lock:
         if engine_args not in _engines:
             pack, device, methods, precision = engine_args
             _engines[engine_args] = QCEngine(pack, device, list(methods) if methods else None, precision)
-    return check_one(row, _engines[engine_args], class_values, Path(out_dir), **flagging)
+    return list(check_rows(rows, _engines[engine_args], class_values, Path(out_dir), flagging))
 
 
 def connect(scheduler: str):
@@ -49,15 +51,19 @@ def connect(scheduler: str):
 
 
 def map_rows(client, rows: list[dict], engine_args: tuple, class_values: dict | None, out_dir: Path, flagging: dict):
-    """Yield each row's results.csv row as its task finishes; a lost task becomes an error row."""
+    """Yield each row's results.csv row as its task finishes; a lost task's rows become error rows."""
     from distributed import as_completed
 
-    futures = {client.submit(_check_on_worker, row, engine_args, class_values, str(out_dir), flagging,
-                             key=f"segqc-{i}-{row['case']}", pure=False): row for i, row in enumerate(rows)}
+    from .batch import shared_runs
+
+    futures = {client.submit(_check_on_worker, run, engine_args, class_values, str(out_dir), flagging,
+                             key=f"segqc-{i}-{run[0]['case']}", pure=False): run for i, run in enumerate(shared_runs(rows))}
     for fut in as_completed(futures):
-        row = futures.pop(fut)
+        run = futures.pop(fut)
         try:
-            yield fut.result()
+            yield from fut.result()
         except Exception as e:  # the worker died or the task could not run: the batch goes on
-            yield {"case": row["case"], "status": "error", "message": f"task failed on the cluster: {type(e).__name__}: {e}"}
+            for row in run:
+                yield {"case": row["case"], "status": "error",
+                       "message": f"task failed on the cluster: {type(e).__name__}: {e}"}
         fut.release()

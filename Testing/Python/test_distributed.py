@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 
 import pytest
 
@@ -14,18 +15,23 @@ def _rows(path):
     return {r["case"]: r for r in csv.DictReader(open(path))}
 
 
-def test_dask_batch_matches_the_plain_batch(files, random_pack, capsys):
+def test_dask_batch_matches_the_plain_batch(files, random_pack, capsys, monkeypatch):
+    import SimpleITK as sitk
+
     d = files["dir"]
     manifest = d / "m.csv"
     manifest.write_text("case,image,segmentation,reference\n"
-                        f"good,{files['image']},{files['damaged']},{files['truth']}\n"
                         "missing,nope.nii.gz,nope.nii.gz,\n"
-                        f"perfect,{files['image']},{files['truth']},\n")
+                        f"good,{files['image']},{files['damaged']},{files['truth']}\n"
+                        f"perfect,{files['image']},{files['truth']},\n")  # one task: they share the image
     assert main(["batch", str(manifest), "-o", str(d / "plain"), "--pack", str(random_pack)]) == 0
+    reads, read = [], sitk.ReadImage
+    monkeypatch.setattr(sitk, "ReadImage", lambda path, *a: reads.append(os.path.basename(path)) or read(path, *a))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
         assert main(["batch", str(manifest), "-o", str(d / "dask"), "--pack", str(random_pack),
                      "--scheduler", cluster.scheduler_address]) == 0
+    assert reads == [files[k].name for k in ("image", "damaged", "truth")]  # the worker read each file once
     plain, dask = _rows(d / "plain" / "results.csv"), _rows(d / "dask" / "results.csv")
     assert set(dask) == {"good", "missing", "perfect"}
     assert dask["missing"]["status"] == "error" and "not found" in dask["missing"]["message"]
@@ -44,3 +50,14 @@ def test_bad_scheduler_is_one_clear_error(files, random_pack, capsys):
                  "--scheduler", "local:many"]) == 2
     assert "local:N" in capsys.readouterr().err
     assert not (files["dir"] / "o").exists()  # nothing made for a batch that could not start
+
+
+def test_rows_sharing_a_file_with_the_row_before_make_one_run(tmp_path):
+    from SegmentationQCLib.batch import shared_runs
+
+    rows = [{"case": c, "image": str(tmp_path / i), "segmentation": str(tmp_path / g), "reference": ref}
+            for c, i, g, ref in [("ed", "cine.nii.gz", "cine_seg.nii.gz", ""), ("es", "cine.nii.gz", "cine_seg.nii.gz", ""),
+                                 ("a", "a.nii.gz", "sa.nii.gz", ""), ("b", "b.nii.gz", "sb.nii.gz", str(tmp_path / "sa.nii.gz")),
+                                 ("c", "c.nii.gz", "sc.nii.gz", ""), ("c2", "c.nii.gz", "sc2.nii.gz", "")]]
+    assert [[r["case"] for r in run] for run in shared_runs(rows)] == [["ed", "es"], ["a", "b"], ["c", "c2"]]
+    assert [[r["case"] for r in run] for run in shared_runs(rows, longest=1)] == [[r["case"]] for r in rows]
