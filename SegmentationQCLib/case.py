@@ -117,11 +117,35 @@ class FrameNote(str):
     """A report note saying which frame of a cine series was read."""
 
 
-def read_dicom_series(path: Path, what: str = "image", frame: int | None = None) -> tuple[sitk.Image, list[str]]:
+def read_dicom_series(path: Path, what: str = "image", frame: int | None = None,
+                      files: dict | None = None) -> tuple[sitk.Image, list[str]]:
     """A folder holding one DICOM series: one volume (one image per slice position), or, with
     ``frame``, that frame of a cine series (the same positions repeated over the cardiac cycle;
     each position's images in trigger-time order, else instance-number order). Returns (image,
-    notes for the report)."""
+    notes for the report). ``files``: as for ``_read_file``; the folder's headers are read once."""
+    if files is None:
+        files_in, by_position = _scan_series(path, what)
+    else:
+        key = path.resolve()
+        if key not in files:
+            files[key] = _scan_series(path, what)
+        files_in, by_position = files[key]
+    counts, notes = sorted({len(v) for v in by_position.values()}), []
+    if counts != [1]:
+        where = f"{what} folder {path.name} holds {len(files_in)} DICOM images at {len(by_position)} slice positions"
+        if len(counts) > 1 and frame is not None:
+            raise InputError(f"{where}, not the same number of frames at each: give one frame as a volume")
+        frame = _chosen_frame(frame, counts[-1], f"{where} (a cine series)", f"the cine series in {path.name}")
+        files_in = [f for *_, f, _ in sorted((sorted(v)[frame] for v in by_position.values()), key=lambda t: t[-1])]
+        notes = [FrameNote(f"{what}: frame {frame} of the {counts[0]}-frame cine series in {path.name}")]
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files_in)
+    return reader.Execute(), notes
+
+
+def _scan_series(path: Path, what: str) -> tuple[list[str], dict[str, list]]:
+    """A DICOM folder's files and, by slice position, (trigger time, instance number, file order,
+    file, depth) of each, from their headers; or one sentence saying why it is not one series."""
     shown = sitk.ProcessObject.GetGlobalWarningDisplay()
     sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's own line for an empty folder
     try:
@@ -137,17 +161,7 @@ def read_dicom_series(path: Path, what: str = "image", frame: int | None = None)
         position, trigger, instance, orientation = _dicom_tags(f, ("0020|0032", "0018|1060", "0020|0013", "0020|0037"))
         by_position.setdefault(position or f, []).append(
             (_number(trigger), _number(instance), i, f, _along_normal(position, orientation)))
-    counts, notes = sorted({len(v) for v in by_position.values()}), []
-    if counts != [1]:
-        where = f"{what} folder {path.name} holds {len(files)} DICOM images at {len(by_position)} slice positions"
-        if len(counts) > 1 and frame is not None:
-            raise InputError(f"{where}, not the same number of frames at each: give one frame as a volume")
-        frame = _chosen_frame(frame, counts[-1], f"{where} (a cine series)", f"the cine series in {path.name}")
-        files = [f for *_, f, _ in sorted((sorted(v)[frame] for v in by_position.values()), key=lambda t: t[-1])]
-        notes = [FrameNote(f"{what}: frame {frame} of the {counts[0]}-frame cine series in {path.name}")]
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files)
-    return reader.Execute(), notes
+    return list(files), by_position
 
 
 def _chosen_frame(frame: int | None, n: int, described: str, name: str) -> int:
@@ -193,7 +207,7 @@ def read_image(path: str | Path, what: str = "image", frame: int | None = None,
     if not path.exists():
         raise InputError(f"{what} file not found: {path}")
     if path.is_dir():
-        return read_dicom_series(path, what, frame)
+        return read_dicom_series(path, what, frame, files)
     img, notes = _read_file(path, what, files)
     if img.GetDimension() == 4 and img.GetSize()[3] > 1:
         n = img.GetSize()[3]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from SegmentationQCLib import case as case_module
 from SegmentationQCLib.case import find_slice_axis, parse_labels, read_case
 from SegmentationQCLib.errors import InputError
 from conftest import dicom_series, slicer_file, write
@@ -178,7 +179,7 @@ def test_a_frame_of_a_cine_series(tmp_path, stack):
     assert plain.warnings == ["frame 1 was asked for, but neither input is a cine series: both were read as they are"]
 
 
-def test_a_frame_of_a_dicom_cine_series(tmp_path, stack):
+def test_a_frame_of_a_dicom_cine_series(tmp_path, stack, monkeypatch):
     image, truth, _ = stack
     frames = np.rint(np.stack([image[:6] + 100 * t for t in range(3)])).astype(np.int16)
     seg = write(truth[:6], tmp_path / "s.nii.gz")
@@ -190,6 +191,13 @@ def test_a_frame_of_a_dicom_cine_series(tmp_path, stack):
     assert case.warnings == ["image: frame 2 of the 3-frame cine series in cine"]
     with pytest.raises(InputError, match="frame 5 is outside the 3 frames of the cine series in cine"):
         read_case(folder, seg, frame=5)
+    headers, tags = [], case_module._dicom_tags
+    monkeypatch.setattr(case_module, "_dicom_tags", lambda f, t: headers.append(f) or tags(f, t))
+    files: dict = {}
+    read = [read_case(folder, seg, frame=k, files=files) for k in (2, 0)]  # the folder's headers read once
+    assert len(headers) == len(frames) * 6
+    np.testing.assert_array_equal(read[0].image, case.image)
+    np.testing.assert_array_equal(read[1].image, read_case(write(frames[0], tmp_path / "f0.nii.gz"), seg).image)
     (folder / "000.dcm").unlink()  # slice position 0 loses a frame
     with pytest.raises(InputError, match="17 DICOM images at 6 slice positions, not the same number of frames at each"):
         read_case(folder, seg, frame=0)
