@@ -16,7 +16,7 @@ from .qc import QCEngine
 from .report import csv_columns, csv_row, to_report, true_volume_dice, write_json
 
 REQUIRED = ("case", "image", "segmentation")
-RUN_MAX = 64  # rows in one cluster task at most (``shared_runs``)
+GROUP_MAX = 64  # rows in one cluster task at most (``file_groups``)
 
 
 def read_manifest(path: Path) -> list[dict]:
@@ -124,16 +124,27 @@ def check_rows(rows, engine: QCEngine, class_values: dict | None, out_dir: Path,
         yield check_one(row, engine, class_values, out_dir, files, **flagging)
 
 
-def shared_runs(rows: list[dict], longest: int = RUN_MAX) -> list[list[dict]]:
-    """The rows cut into runs of consecutive rows, each sharing a file with the one before
-    (a task each on a cluster, so that the files are read once), of at most ``longest`` rows."""
-    runs: list[list[dict]] = []
-    for row in rows:
-        if runs and len(runs[-1]) < longest and _paths(row) & _paths(runs[-1][-1]):
-            runs[-1].append(row)
-        else:
-            runs.append([row])
-    return runs
+def file_groups(rows: list[dict], largest: int = GROUP_MAX) -> list[list[dict]]:
+    """The rows in groups that share files (directly or through other rows: the frames of a cine
+    file, wherever they are in the manifest), in manifest order within and between groups, cut
+    into pieces of at most ``largest`` rows: a task each on a cluster (``check_rows``, so that rows
+    naming the same files one after another read them once)."""
+    parent = list(range(len(rows)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict = {}  # file -> the first row naming it
+    for i, row in enumerate(rows):
+        for path in _paths(row):
+            parent[root(i)] = root(first.setdefault(path, i))
+    groups: dict[int, list[dict]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(root(i), []).append(row)
+    return [g[k:k + largest] for g in groups.values() for k in range(0, len(g), largest)]
 
 
 def _paths(row: dict) -> set:

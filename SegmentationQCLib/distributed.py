@@ -3,8 +3,8 @@
 Dask (``dask.distributed``) is the engine: it schedules, balances and retries work on one
 machine or on a cluster (SSH, Kubernetes, SLURM/PBS through dask-jobqueue), so a cohort of
 100,000 scans needs no scheduler of ours. Each worker loads the model pack once and runs
-``batch.check_rows`` on a task's rows (one row, or consecutive rows sharing a file: the frames
-of a cine file, read once; ``batch.shared_runs``); the client writes ``results.csv`` as results arrive.
+``batch.check_rows`` on a task's rows (one row, or the rows sharing files: the frames of a cine
+file, read once; ``batch.file_groups``); the client writes ``results.csv`` as results arrive.
 Workers write ``cases/<case>.json`` themselves, so on a cluster the output folder and the
 images must be on a filesystem every worker sees.
 """
@@ -54,16 +54,17 @@ def map_rows(client, rows: list[dict], engine_args: tuple, class_values: dict | 
     """Yield each row's results.csv row as its task finishes; a lost task's rows become error rows."""
     from distributed import as_completed
 
-    from .batch import shared_runs
+    from .batch import file_groups
 
-    futures = {client.submit(_check_on_worker, run, engine_args, class_values, str(out_dir), flagging,
-                             key=f"segqc-{i}-{run[0]['case']}", pure=False): run for i, run in enumerate(shared_runs(rows))}
+    futures = {client.submit(_check_on_worker, group, engine_args, class_values, str(out_dir), flagging,
+                             key=f"segqc-{i}-{group[0]['case']}", pure=False): group
+               for i, group in enumerate(file_groups(rows))}
     for fut in as_completed(futures):
-        run = futures.pop(fut)
+        group = futures.pop(fut)
         try:
             yield from fut.result()
         except Exception as e:  # the worker died or the task could not run: the batch goes on
-            for row in run:
+            for row in group:
                 yield {"case": row["case"], "status": "error",
                        "message": f"task failed on the cluster: {type(e).__name__}: {e}"}
         fut.release()

@@ -52,12 +52,13 @@ def test_bad_scheduler_is_one_clear_error(files, random_pack, capsys):
     assert not (files["dir"] / "o").exists()  # nothing made for a batch that could not start
 
 
-def test_rows_sharing_a_file_with_the_row_before_make_one_run(tmp_path):
-    from SegmentationQCLib.batch import shared_runs
+def test_rows_sharing_files_make_one_group(tmp_path):
+    from SegmentationQCLib.batch import file_groups
 
     rows = [{"case": c, "image": str(tmp_path / i), "segmentation": str(tmp_path / g), "reference": ref}
-            for c, i, g, ref in [("ed", "cine.nii.gz", "cine_seg.nii.gz", ""), ("es", "cine.nii.gz", "cine_seg.nii.gz", ""),
-                                 ("a", "a.nii.gz", "sa.nii.gz", ""), ("b", "b.nii.gz", "sb.nii.gz", str(tmp_path / "sa.nii.gz")),
-                                 ("c", "c.nii.gz", "sc.nii.gz", ""), ("c2", "c.nii.gz", "sc2.nii.gz", "")]]
-    assert [[r["case"] for r in run] for run in shared_runs(rows)] == [["ed", "es"], ["a", "b"], ["c", "c2"]]
-    assert [[r["case"] for r in run] for run in shared_runs(rows, longest=1)] == [[r["case"]] for r in rows]
+            for c, i, g, ref in [("ed", "cine.nii.gz", "cine_seg.nii.gz", ""), ("a", "a.nii.gz", "sa.nii.gz", ""),
+                                 ("c", "c.nii.gz", "sc.nii.gz", ""), ("es", "cine.nii.gz", "cine_seg.nii.gz", ""),
+                                 ("b", "b.nii.gz", "sb.nii.gz", str(tmp_path / "sa.nii.gz")),  # shares a's reference
+                                 ("d", "d.nii.gz", "sd.nii.gz", ""), ("c2", "c.nii.gz", "sb.nii.gz", "")]]  # joins c and b
+    assert [[r["case"] for r in g] for g in file_groups(rows)] == [["ed", "es"], ["a", "c", "b", "c2"], ["d"]]
+    assert [[r["case"] for r in g] for g in file_groups(rows, largest=3)] == [["ed", "es"], ["a", "c", "b"], ["c2"], ["d"]]
