@@ -612,15 +612,16 @@ class SegmentationQCLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def processFiles(manifest, outDir, labels: Optional[str] = None, pack: Optional[str] = None,
                      device: Optional[str] = None, flagOn: str = "dice", excludeEnds: int = 0, methods=None,
-                     precision: str = "float32") -> int:
+                     precision: str = "float32", resume: bool = False) -> int:
         """Score every case of a manifest CSV (case,image,segmentation[,reference][,frame]) into
-        outDir: results.csv and cases/<case>.json, exactly as ``segqc batch`` (``methods``: a list)."""
+        outDir: results.csv and cases/<case>.json, exactly as ``segqc batch`` (``methods``: a list;
+        ``resume``: as ``--resume``)."""
         from pathlib import Path
 
         from SegmentationQCLib.batch import run_batch
 
         return run_batch(Path(manifest), Path(outDir), labels, pack, device, flagOn, excludeEnds, methods,
-                         precision=precision)
+                         precision=precision, resume=resume)
 
 
 def _pydeps():

@@ -6,6 +6,7 @@ them as Dask tasks (``distributed.py``).
 from __future__ import annotations
 
 import csv
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from .case import case_from_images, file_labels, parse_labels, read_case, read_i
 from .errors import InputError
 from .qc import QCEngine
 from .report import csv_columns, csv_row, to_report, true_volume_dice, write_json
+from .resume import kept_rows, save_state
 
 REQUIRED = ("case", "image", "segmentation")
 GROUP_MAX = 64  # rows in one cluster task at most (``file_groups``)
@@ -82,9 +84,10 @@ def _safe(name: str) -> str:
 
 def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=None, device=None,
               flag_on: str = "dice", exclude_ends: int = 0, methods=None, scheduler: str | None = None,
-              precision: str = "float32") -> int:
+              precision: str = "float32", resume: bool = False) -> int:
     """Check every manifest row here, or as tasks on a Dask cluster when ``scheduler`` is given
-    (see ``distributed.connect``; rows of results.csv then come in the order cases finish)."""
+    (see ``distributed.connect``; rows of results.csv then come in the order cases finish).
+    ``resume``: keep what a previous run into ``out_dir`` scored (``resume.kept_rows``)."""
     rows = read_manifest(manifest)
     class_values = parse_labels(labels)
     engine = QCEngine(pack, device, methods, precision)  # validates the pack and methods before any work starts
@@ -98,7 +101,17 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
         from .distributed import connect, map_rows
 
         client = connect(scheduler)  # before any output is made: a wrong address leaves nothing behind
+    settings = {"pack": f"{engine.pack.name} {engine.pack.version}",
+                "card_sha256": hashlib.sha256((engine.pack.path / "card.json").read_bytes()).hexdigest(),
+                "methods": engine.methods, "precision": precision, "labels": class_values, **flagging}
+    kept: dict = {}
+    if resume:
+        kept, said = kept_rows(out_dir, settings, rows, lambda case: out_dir / "cases" / f"{_safe(case)}.json")
+        print(said, file=sys.stderr)
     out_dir.mkdir(parents=True, exist_ok=True)
+    save_state(out_dir, settings, rows)
+    kept_in_order = [kept[r["case"]] for r in rows if r["case"] in kept]
+    rows = [r for r in rows if r["case"] not in kept]
     if client is not None:
         print(f"Dask cluster: {client.dashboard_link}", file=sys.stderr)
         engine_args = (str(engine.pack.path), device, tuple(methods) if methods else None, precision)
@@ -106,7 +119,7 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
     else:
         results = check_rows(rows, engine, class_values, out_dir, flagging)
     try:
-        _write_results(results, results_path, engine.pack.classes, len(rows))
+        _write_results(results, results_path, engine.pack.classes, len(rows), kept_in_order)
     finally:
         if client is not None:
             client.close()
@@ -151,12 +164,14 @@ def _paths(row: dict) -> set:
     return {Path(row[c]).resolve() for c in ("image", "segmentation", "reference") if row.get(c)}
 
 
-def _write_results(results, results_path: Path, classes, n: int) -> None:
+def _write_results(results, results_path: Path, classes, n: int, kept: list[dict]) -> None:
+    """results.csv: the ``kept`` rows of a previous run, then the ``n`` new results as they come."""
     t0 = time.time()
     with open(results_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=csv_columns(classes), extrasaction="ignore")
         w.writeheader()
-        counts: dict[str, int] = {}
+        w.writerows(kept)
+        counts: dict[str, int] = {"kept": len(kept)} if kept else {}
         for i, res in enumerate(results, 1):
             w.writerow(res)
             f.flush()
@@ -165,5 +180,5 @@ def _write_results(results, results_path: Path, classes, n: int) -> None:
             detail = res.get("message") if res["status"] == "error" else \
                 " ".join(f"{c} {res[f'dice_{c}']:.3f}" for c in classes)
             print(f"[{i}/{n}] {res['case']}: {key}  {detail}", file=sys.stderr, flush=True)
-    print(f"{n} cases in {time.time() - t0:.1f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    print(f"{n + len(kept)} cases in {time.time() - t0:.1f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
           + f"; results in {results_path}", file=sys.stderr)

@@ -20,6 +20,11 @@ from pathlib import Path
 from .errors import InputError
 
 
+def add_resume_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", action="store_true", help="keep the cases a previous run into the output folder "
+                   "scored ok, with the same settings and unchanged inputs; score the others")
+
+
 def add_common_options(p: argparse.ArgumentParser) -> None:
     """Options shared by check, batch, demo and Slicer's headless batch script."""
     p.add_argument("--labels", help="label value of each structure, e.g. LV=3,MYO=2,RV=1 (default: a Slicer .seg.nrrd's "
@@ -61,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="score every case of a manifest (columns case,image,segmentation[,reference][,frame])")
     b.add_argument("manifest")
     b.add_argument("-o", "--output", required=True, help="output folder: results.csv and cases/<case>.json")
+    add_resume_option(b)
     b.add_argument("--scheduler", metavar="ADDRESS", help="run the cases as tasks on a Dask cluster: a scheduler "
                    "address (tcp://host:8786), or local[:N] for N worker processes on this machine")
     add_common_options(b)
@@ -190,7 +196,7 @@ def cmd_batch(a) -> int:
     from .batch import run_batch
 
     return run_batch(Path(a.manifest), Path(a.output), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends, a.methods,
-                     a.scheduler, a.precision)
+                     a.scheduler, a.precision, a.resume)
 
 
 def cmd_demo(a) -> int:

@@ -3,7 +3,7 @@
     Slicer --no-main-window --python-script segqc_batch.py --manifest M.csv --out DIR
            [--labels LV=3,MYO=2,RV=1] [--pack NAME_OR_FOLDER] [--device cpu|cuda]
            [--methods M[,M…]] [--flag-on dice|upper] [--exclude-ends N] [--precision float32|bfloat16|int8]
-           [--install-dependencies]
+           [--resume] [--install-dependencies]
 
 Writes DIR/results.csv and DIR/cases/<case>.json (see docs/slicer.md). Without
 ``--install-dependencies`` nothing is installed: a missing torch is reported and the exit code
@@ -56,12 +56,13 @@ def _install_dependencies() -> None:
 
 def parser() -> argparse.ArgumentParser:
     """``segqc batch``'s options (shared with the CLI), with --manifest and --out named."""
-    from SegmentationQCLib.cli import add_common_options
+    from SegmentationQCLib.cli import add_common_options, add_resume_option
 
     ap = argparse.ArgumentParser(prog="segqc_batch.py", description="SegmentationQC batch inside Slicer (= segqc batch).")
     ap.add_argument("--manifest", required=True, help="CSV with columns case,image,segmentation[,reference]")
     ap.add_argument("--out", required=True, help="output folder: results.csv and cases/<case>.json")
     add_common_options(ap)
+    add_resume_option(ap)
     ap.add_argument("--install-dependencies", action="store_true",
                     help="install torch (PyTorch extension) and missing packages if needed")
     return ap
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
 
     try:
         return run_batch(Path(a.manifest), Path(a.out), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends,
-                         a.methods, precision=a.precision)
+                         a.methods, precision=a.precision, resume=a.resume)
     except InputError as e:
         print(f"segqc_batch: error: {e}", file=sys.stderr)
         return 2

@@ -97,6 +97,45 @@ def test_batch_survives_bad_cases(files, random_pack, capsys):
     assert "1 error" in capsys.readouterr().err
 
 
+def test_batch_resumes_keeping_what_the_previous_run_scored(files, random_pack, capsys, monkeypatch):
+    from SegmentationQCLib.qc import QCEngine
+
+    d, pack = files["dir"], ["--pack", str(random_pack)]
+    manifest = d / "m.csv"
+    manifest.write_text("case,image,segmentation,reference\n"
+                        f"good,{files['image']},{files['damaged']},{files['truth']}\n"
+                        "missing,nope.nii.gz,nope.nii.gz,\n"
+                        f"perfect,{files['image']},{files['truth']},\n")
+    checked, check = [], QCEngine.check
+    monkeypatch.setattr(QCEngine, "check", lambda self, case, **kw: checked.append(case.name) or check(self, case, **kw))
+
+    def batch(*extra):
+        checked.clear()
+        assert main(["batch", str(manifest), "-o", str(d / "out"), *pack, *extra]) == 0
+        return list(csv.DictReader(open(d / "out" / "results.csv"))), capsys.readouterr().err
+
+    first, _ = batch()
+    assert [r["status"] for r in first] == ["ok", "error", "ok"]
+    again, err = batch("--resume")
+    assert checked == [] and "kept 2 of 3 cases" in err  # the error is tried again
+    assert [r["case"] for r in again] == ["good", "perfect", "missing"]
+    assert again[:2] == [first[0], first[2]]
+    os.utime(files["damaged"], ns=(0, 0))  # an input changed: that case alone is scored again
+    _, err = batch("--resume")
+    assert checked == ["good"] and "kept 1 of 3 cases" in err
+    _, err = batch("--resume", "--exclude-ends", "1")
+    assert checked == ["good", "perfect"] and "other settings (exclude_ends 0 -> 1)" in err
+    (d / "out" / "cases" / "perfect.json").unlink()  # its report is gone: scored again
+    rows, _ = batch("--resume", "--exclude-ends", "1")
+    assert checked == ["perfect"] and rows[0]["case"] == "good"
+    lines = (d / "out" / "results.csv").read_text().splitlines()
+    (d / "out" / "results.csv").write_text("\n".join([lines[0], lines[1][:20]]))  # a run stopped writing good's row
+    batch("--resume", "--exclude-ends", "1")
+    assert checked == ["good", "perfect"]  # perfect: not in the cut results.csv
+    assert main(["batch", str(manifest), "-o", str(d / "new"), *pack, "--resume"]) == 0
+    assert "nothing to resume" in capsys.readouterr().err
+
+
 def test_batch_reads_each_file_with_its_own_labels(files, random_pack, stack):
     """A Slicer segmentation file as reference (LV 1, RV 3) scores like the ACDC-coded one."""
     d, (_, truth, spacing) = files["dir"], stack

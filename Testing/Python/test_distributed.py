@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 
 import pytest
 
@@ -31,7 +32,13 @@ def test_dask_batch_matches_the_plain_batch(files, random_pack, capsys, monkeypa
                                   dashboard_address=None) as cluster:
         assert main(["batch", str(manifest), "-o", str(d / "dask"), "--pack", str(random_pack),
                      "--scheduler", cluster.scheduler_address]) == 0
-    assert reads == [files[k].name for k in ("image", "damaged", "truth")]  # the worker read each file once
+        assert reads == [files[k].name for k in ("image", "damaged", "truth")]  # the worker read each file once
+        assert "1 error" in capsys.readouterr().err
+        shutil.copytree(d / "dask", d / "resumed")
+        assert main(["batch", str(manifest), "-o", str(d / "resumed"), "--pack", str(random_pack), "--resume",
+                     "--scheduler", cluster.scheduler_address]) == 0
+    assert "kept 2 of 3 cases" in capsys.readouterr().err
+    assert [r["case"] for r in csv.DictReader(open(d / "resumed" / "results.csv"))] == ["good", "perfect", "missing"]
     plain, dask = _rows(d / "plain" / "results.csv"), _rows(d / "dask" / "results.csv")
     assert set(dask) == {"good", "missing", "perfect"}
     assert dask["missing"]["status"] == "error" and "not found" in dask["missing"]["message"]
@@ -40,7 +47,6 @@ def test_dask_batch_matches_the_plain_batch(files, random_pack, capsys, monkeypa
         for c in ("LV", "MYO", "RV"):
             assert float(dask[case][f"dice_{c}"]) == pytest.approx(float(plain[case][f"dice_{c}"]), abs=1e-6)
     assert (d / "dask" / "cases" / "good.json").exists()
-    assert "1 error" in capsys.readouterr().err
 
 
 def test_bad_scheduler_is_one_clear_error(files, random_pack, capsys):
