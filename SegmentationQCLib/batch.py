@@ -164,6 +164,16 @@ def _paths(row: dict) -> set:
     return {Path(row[c]).resolve() for c in ("image", "segmentation", "reference") if row.get(c)}
 
 
+def _time_left(elapsed: float, done: int, n: int) -> str:
+    """The time left at the pace so far, e.g. ``  (about 2 h 05 min left)``; empty at the end and
+    until there is a pace (10 cases or a minute)."""
+    if done == n or (done < 10 and elapsed < 60):
+        return ""
+    left = round(elapsed / done * (n - done))
+    h, m = divmod(left // 60, 60)
+    return f"  (about {h} h {m:02d} min left)" if h else f"  (about {m} min {left % 60:02d} s left)"
+
+
 def _write_results(results, results_path: Path, classes, n: int, kept: list[dict]) -> None:
     """results.csv: the ``kept`` rows of a previous run, then the ``n`` new results as they come."""
     t0 = time.time()
@@ -179,6 +189,7 @@ def _write_results(results, results_path: Path, classes, n: int, kept: list[dict
             counts[key] = counts.get(key, 0) + 1
             detail = res.get("message") if res["status"] == "error" else \
                 " ".join(f"{c} {res[f'dice_{c}']:.3f}" for c in classes)
-            print(f"[{i}/{n}] {res['case']}: {key}  {detail}", file=sys.stderr, flush=True)
+            print(f"[{i}/{n}] {res['case']}: {key}  {detail}{_time_left(time.time() - t0, i, n)}",
+                  file=sys.stderr, flush=True)
     print(f"{n + len(kept)} cases in {time.time() - t0:.1f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
           + f"; results in {results_path}", file=sys.stderr)

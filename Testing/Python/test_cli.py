@@ -136,6 +136,16 @@ def test_batch_resumes_keeping_what_the_previous_run_scored(files, random_pack, 
     assert "nothing to resume" in capsys.readouterr().err
 
 
+def test_batch_progress_says_the_time_left_at_the_pace_so_far():
+    from SegmentationQCLib.batch import _time_left
+
+    assert _time_left(5, 5, 100) == ""  # no pace yet
+    assert _time_left(20, 10, 100) == "  (about 3 min 00 s left)"
+    assert _time_left(100, 10, 10_000) == "  (about 27 h 45 min left)"
+    assert _time_left(70, 5, 100) == "  (about 22 min 10 s left)"  # a minute gone: five cases make a pace
+    assert _time_left(10, 10, 10) == ""  # done
+
+
 def test_batch_reads_each_file_with_its_own_labels(files, random_pack, stack):
     """A Slicer segmentation file as reference (LV 1, RV 3) scores like the ACDC-coded one."""
     d, (_, truth, spacing) = files["dir"], stack
