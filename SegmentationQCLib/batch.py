@@ -6,7 +6,6 @@ them as Dask tasks (``distributed.py``).
 from __future__ import annotations
 
 import csv
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from .case import case_from_images, file_labels, parse_labels, read_case, read_i
 from .errors import InputError
 from .qc import QCEngine
 from .report import csv_columns, csv_row, to_report, true_volume_dice, write_json
-from .resume import kept_rows, save_state
+from .resume import batch_settings, kept_rows, save_state
 
 REQUIRED = ("case", "image", "segmentation")
 GROUP_MAX = 64  # rows in one cluster task at most (``file_groups``)
@@ -101,9 +100,7 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
         from .distributed import connect, map_rows
 
         client = connect(scheduler)  # before any output is made: a wrong address leaves nothing behind
-    settings = {"pack": f"{engine.pack.name} {engine.pack.version}",
-                "card_sha256": hashlib.sha256((engine.pack.path / "card.json").read_bytes()).hexdigest(),
-                "methods": engine.methods, "precision": precision, "labels": class_values, **flagging}
+    settings = batch_settings(engine, class_values, flagging)
     kept: dict = {}
     if resume:
         kept, said = kept_rows(out_dir, settings, rows, lambda case: out_dir / "cases" / f"{_safe(case)}.json")

@@ -17,6 +17,14 @@ from pathlib import Path
 STATE = "batch.json"
 
 
+def batch_settings(engine, class_values: dict | None, flagging: dict) -> dict:
+    """What a batch's results depend on besides its inputs: the model pack (its card's sha256
+    covers the weights and calibration), methods, precision, labels and flagging."""
+    return {"pack": f"{engine.pack.name} {engine.pack.version}",
+            "card_sha256": hashlib.sha256((engine.pack.path / "card.json").read_bytes()).hexdigest(),
+            "methods": engine.methods, "precision": engine.precision, "labels": class_values, **flagging}
+
+
 def fingerprint(row: dict) -> str:
     """The row's inputs as they are on disk now: any change of path, size, time or frame changes it."""
     parts = []
