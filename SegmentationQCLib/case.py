@@ -122,14 +122,8 @@ def read_dicom_series(path: Path, what: str = "image", frame: int | None = None,
     """A folder holding one DICOM series: one volume (one image per slice position), or, with
     ``frame``, that frame of a cine series (the same positions repeated over the cardiac cycle;
     each position's images in trigger-time order, else instance-number order). Returns (image,
-    notes for the report). ``files``: as for ``_read_file``; the folder's headers are read once."""
-    if files is None:
-        files_in, by_position = _scan_series(path, what)
-    else:
-        key = path.resolve()
-        if key not in files:
-            files[key] = _scan_series(path, what)
-        files_in, by_position = files[key]
+    notes for the report). ``files``: see ``_once`` (the folder's headers are read once)."""
+    files_in, by_position = _once(files, path, lambda: _scan_series(path, what))
     counts, notes = sorted({len(v) for v in by_position.values()}), []
     if counts != [1]:
         where = f"{what} folder {path.name} holds {len(files_in)} DICOM images at {len(by_position)} slice positions"
@@ -202,7 +196,7 @@ def _along_normal(position: str | None, orientation: str | None) -> float:
 def read_image(path: str | Path, what: str = "image", frame: int | None = None,
                files: dict | None = None) -> tuple[sitk.Image, list[str]]:
     """Read any file SimpleITK reads, or a folder of one DICOM series (``frame``: of a cine
-    series); returns (image, warnings). ``files``: see ``_read_file``."""
+    series); returns (image, warnings). ``files``: see ``_once``."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what} file not found: {path}")
@@ -216,16 +210,23 @@ def read_image(path: str | Path, what: str = "image", frame: int | None = None,
     return img, notes
 
 
-def _read_file(path: Path, what: str, files: dict | None = None) -> tuple[sitk.Image, list[str]]:
-    """One image file as SimpleITK reads it (a NIfTI whose axes are not quite orthonormal:
-    orthonormalised, with a note), or one sentence saying why it cannot be read. ``files``: the
-    files read so far (filled in), so that several frames of a cine file cost one reading."""
+def _once(files: dict | None, path: Path, read):
+    """``read()``, or what it gave for ``path`` before: ``files`` holds what was read so far (filled
+    in; None: read), so that several frames of a cine file or folder cost one reading."""
     if files is None:
-        return _read_one(path, what)
+        return read()
     key = path.resolve()
     if key not in files:
-        files[key] = _read_one(path, what)
-    return files[key][0], list(files[key][1])
+        files[key] = read()
+    return files[key]
+
+
+def _read_file(path: Path, what: str, files: dict | None = None) -> tuple[sitk.Image, list[str]]:
+    """One image file as SimpleITK reads it (a NIfTI whose axes are not quite orthonormal:
+    orthonormalised, with a note), or one sentence saying why it cannot be read. ``files``: see
+    ``_once``."""
+    img, notes = _once(files, path, lambda: _read_one(path, what))
+    return img, list(notes)  # the caller's to add to
 
 
 def _read_one(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
@@ -416,7 +417,7 @@ def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, 
     the segmentation file's own (``file_labels``). ``frame``: the frame to check where the image
     or the segmentation is a cine series (4D, or a DICOM folder of repeated slice positions);
     a 3D file is that frame already. ``files``: the files read so far, kept for the next frame
-    (``_read_file``)."""
+    (``_once``)."""
     image_path, seg_path = Path(image_path), Path(seg_path)
     img, w1 = read_image(image_path, "image", frame, files)
     seg, w2 = read_image(seg_path, "segmentation", frame, files)
