@@ -14,7 +14,7 @@ from .case import case_from_images, file_labels, parse_labels, read_case, read_i
 from .errors import InputError
 from .qc import QCEngine
 from .report import csv_columns, csv_row, to_report, true_volume_dice, write_json
-from .resume import batch_settings, kept_rows, save_state
+from .resume import batch_settings, fingerprints, kept_rows, save_state
 
 REQUIRED = ("case", "image", "segmentation")
 GROUP_MAX = 64  # rows in one cluster task at most (``file_groups``)
@@ -100,13 +100,13 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
         from .distributed import connect, map_rows
 
         client = connect(scheduler)  # before any output is made: a wrong address leaves nothing behind
-    settings = batch_settings(engine, class_values, flagging)
+    settings, prints = batch_settings(engine, class_values, flagging), fingerprints(rows)
     kept: dict = {}
     if resume:
-        kept, said = kept_rows(out_dir, settings, rows, lambda case: out_dir / "cases" / f"{_safe(case)}.json")
+        kept, said = kept_rows(out_dir, settings, prints, lambda case: out_dir / "cases" / f"{_safe(case)}.json")
         print(said, file=sys.stderr)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_state(out_dir, settings, rows)
+    save_state(out_dir, settings, prints)
     kept_in_order = [kept[r["case"]] for r in rows if r["case"] in kept]
     rows = [r for r in rows if r["case"] not in kept]
     if client is not None:

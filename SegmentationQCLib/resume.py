@@ -39,14 +39,19 @@ def fingerprint(row: dict) -> str:
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def save_state(out_dir: Path, settings: dict, rows: list[dict]) -> None:
-    (out_dir / STATE).write_text(json.dumps({"settings": settings,
-                                             "inputs": {r["case"]: fingerprint(r) for r in rows}}))
+def fingerprints(rows: list[dict]) -> dict[str, str]:
+    return {r["case"]: fingerprint(r) for r in rows}
 
 
-def kept_rows(out_dir: Path, settings: dict, rows: list[dict], case_file) -> tuple[dict, str]:
+def save_state(out_dir: Path, settings: dict, inputs: dict[str, str]) -> None:
+    """``batch.json``: the settings and the cases' ``fingerprints``."""
+    (out_dir / STATE).write_text(json.dumps({"settings": settings, "inputs": inputs}))
+
+
+def kept_rows(out_dir: Path, settings: dict, inputs: dict[str, str], case_file) -> tuple[dict, str]:
     """(case -> the previous run's results.csv row to keep, a sentence saying what was kept and why
-    not more). ``case_file(case)``: the path of the case's report."""
+    not more). ``inputs``: the cases' ``fingerprints`` now; ``case_file(case)``: the path of the
+    case's report."""
     state, results = out_dir / STATE, out_dir / "results.csv"
     if not (state.exists() and results.exists()):
         return {}, f"nothing to resume in {out_dir} (no {STATE} and results.csv): scoring every case"
@@ -59,12 +64,11 @@ def kept_rows(out_dir: Path, settings: dict, rows: list[dict], case_file) -> tup
     if old.get("settings") != settings:
         return {}, f"the previous run in {out_dir} used other settings ({_differences(old.get('settings'), settings)}): " \
                    "scoring every case"
-    now = {r["case"]: fingerprint(r) for r in rows}
     kept = {r["case"]: r for r in previous
             if r.get("status") == "ok" and None not in r.values()  # a whole row, not one cut by a stop
-            and r.get("case") in now and old.get("inputs", {}).get(r["case"]) == now[r["case"]]
+            and r.get("case") in inputs and old.get("inputs", {}).get(r["case"]) == inputs[r["case"]]
             and case_file(r["case"]).exists()}
-    return kept, f"kept {len(kept)} of {len(rows)} cases scored by the previous run in {out_dir}"
+    return kept, f"kept {len(kept)} of {len(inputs)} cases scored by the previous run in {out_dir}"
 
 
 def _differences(old, new: dict) -> str:
