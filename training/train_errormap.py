@@ -84,7 +84,7 @@ def main() -> None:
     teacher = None
     if a.distil:
         state = torch.load(a.distil, map_location=dev, weights_only=True)
-        teacher = ErrorNet(len(VALUES), base=len(state["head.weight"][0])).to(dev).eval()
+        teacher = ErrorNet(len(VALUES), base=state["head.weight"].shape[1]).to(dev).eval()
         teacher.load_state_dict(state)
 
     def train_loss(model, rng):
