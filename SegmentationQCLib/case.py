@@ -6,6 +6,9 @@ with ``Case.to_image``.
 """
 from __future__ import annotations
 
+import gzip
+import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +82,9 @@ def parse_labels(text: str | None) -> dict[str, int] | None:
             out[name.strip()] = int(value)
         except ValueError:
             raise InputError(f"--labels expects NAME=VALUE pairs such as LV=3,MYO=2,RV=1, got {text!r}") from None
+    if min(out.values()) < 1:
+        raise InputError(f"--labels gives a structure the value 0 or less, but 0 is the background and label values "
+                         f"are positive: {text!r}")
     if len(set(out.values())) != len(out):
         raise InputError(f"--labels gives two structures the same label value: {text!r}")
     return out
@@ -230,6 +236,8 @@ def _read_file(path: Path, what: str, files: dict | None = None) -> tuple[sitk.I
 
 
 def _read_one(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        _check_nifti_complete(path, what)
     try:
         return sitk.ReadImage(str(path)), []
     except RuntimeError as e:
@@ -238,6 +246,36 @@ def _read_one(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
             first = next((ln.strip() for ln in msg.splitlines() if "ERROR" in ln or "error" in ln), msg.splitlines()[-1])
             raise InputError(f"cannot read {what} {path.name}: {first.split('ERROR:')[-1].strip()}") from None
     return _read_nifti_permissive(path), [f"{path.name}: direction cosines were not orthonormal; they were orthonormalised"]
+
+
+def _check_nifti_complete(path: Path, what: str) -> None:
+    """Refuse a NIfTI file holding less voxel data than its header describes (a cut-off copy or
+    download), which ITK would read with the missing voxels set to 0. A .nii.gz's gzip trailer
+    gives its length; only where that disagrees (several gzip members, or a cut) is it decompressed."""
+    import nibabel as nib
+
+    try:
+        data = nib.load(str(path)).dataobj
+    except Exception:  # not a NIfTI nibabel reads: SimpleITK says why
+        return
+    need = int(data.offset) + int(np.prod(data.shape)) * data.dtype.itemsize
+    if path.name.lower().endswith(".gz"):
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            if int.from_bytes(f.read(4), "little") == need % 2 ** 32:
+                return
+        have = 0
+        try:
+            with gzip.open(path, "rb") as f:
+                while have < need and (chunk := f.read(1 << 16)):
+                    have += len(chunk)
+        except (EOFError, OSError, zlib.error):
+            pass  # cut off inside the stream: ``have`` is what could be read
+    else:
+        have = path.stat().st_size
+    if have < need:
+        raise InputError(f"cannot read {what} {path.name}: the file is cut short (its header describes {need} bytes, "
+                         f"it holds {have}); copy or download it again")
 
 
 def file_labels(seg: sitk.Image, path: Path) -> tuple[dict[str, int], list[str]]:

@@ -1,11 +1,14 @@
 """Reading cases: round trips, geometry, and each messy-file problem handled or refused clearly."""
+import gzip
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from SegmentationQCLib import case as case_module
-from SegmentationQCLib.case import find_slice_axis, parse_labels, read_case
+from SegmentationQCLib.case import find_slice_axis, parse_labels, read_case, read_image
 from SegmentationQCLib.errors import InputError
 from conftest import dicom_series, slicer_file, write
 
@@ -219,6 +222,27 @@ def test_parse_labels():
         parse_labels("LV:1")
     with pytest.raises(InputError, match="same label value"):
         parse_labels("LV=1,RV=1")
+    with pytest.raises(InputError, match="0 is the background"):
+        parse_labels("LV=0,MYO=2,RV=1")
+
+
+@pytest.mark.parametrize("name", ["cut.nii", "cut.nii.gz"])
+def test_a_nifti_cut_short_is_refused_not_read_with_zeros(tmp_path, stack, name):
+    image, _, _ = stack
+    whole = Path(write(image, tmp_path / name))
+    assert read_image(whole)[0].GetSize() == image.shape[::-1]
+    data = whole.read_bytes()
+    whole.write_bytes(data[: len(data) * 2 // 3])  # ITK alone reads this, the missing voxels 0
+    with pytest.raises(InputError, match=f"cannot read image {name}: the file is cut short"):
+        read_image(whole)
+
+
+def test_a_nifti_in_several_gzip_members_is_read(tmp_path, stack):
+    image, _, _ = stack
+    raw = gzip.decompress(Path(write(image, tmp_path / "one.nii.gz")).read_bytes())
+    several = tmp_path / "several.nii.gz"  # its gzip trailer gives the last member's length only
+    several.write_bytes(gzip.compress(raw[:1000]) + gzip.compress(raw[1000:]))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(read_image(several)[0]), image)
 
 
 def test_slicer_segmentation_files_are_read_by_their_segment_names(tmp_path, stack):
