@@ -21,14 +21,27 @@ GROUP_MAX = 64  # rows in one cluster task at most (``file_groups``)
 
 
 def read_manifest(path: Path) -> list[dict]:
+    """The manifest's rows, paths made absolute. Comma-, semicolon- or tab-separated, with or
+    without a byte-order mark (as spreadsheets save CSV); a row without a case name is named
+    ``rowN`` (N: its place among the rows, from 1)."""
     if not path.exists():
         raise InputError(f"manifest not found: {path}")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    missing = [c for c in REQUIRED if rows and c not in rows[0]] or ([] if rows else list(REQUIRED))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            head = f.readline()
+            f.seek(0)
+            reader = csv.DictReader(f, delimiter=max(",;\t", key=head.count))
+            rows = list(reader)
+    except UnicodeDecodeError:
+        raise InputError(f"manifest {path.name} is not a text (UTF-8) CSV file") from None
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"manifest {path.name} needs the columns case,image,segmentation "
                          f"(missing: {', '.join(missing)})")
+    if not rows:
+        raise InputError(f"manifest {path.name} lists no cases")
+    for i, r in enumerate(rows, 1):
+        r["case"] = (r["case"] or "").strip() or f"row{i}"
     names = [r["case"] for r in rows]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -48,6 +61,9 @@ def check_one(row: dict, engine: QCEngine, class_values: dict | None, out_dir: P
     ``--labels``, or None for each file's own (``file_labels``). ``files``: files read so far
     (``case.read_case``). ``flagging``: ``flag_on`` and ``exclude_ends`` as in ``QCEngine.check``."""
     try:
+        empty = [c for c in REQUIRED[1:] if not (row.get(c) or "").strip()]
+        if empty:
+            raise InputError(f"the manifest row gives no {' and no '.join(empty)}")
         frame = _frame(row.get("frame"))
         case = read_case(row["image"], row["segmentation"], class_values, name=row["case"], frame=frame, files=files)
         rep = to_report(engine.check(case, **flagging), row["image"], row["segmentation"])
@@ -87,6 +103,8 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
     """Check every manifest row here, or as tasks on a Dask cluster when ``scheduler`` is given
     (see ``distributed.connect``; rows of results.csv then come in the order cases finish).
     ``resume``: keep what a previous run into ``out_dir`` scored (``resume.kept_rows``)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"the output folder {out_dir} is a file; give a folder")
     rows = read_manifest(manifest)
     class_values = parse_labels(labels)
     engine = QCEngine(pack, device, methods, precision)  # validates the pack and methods before any work starts

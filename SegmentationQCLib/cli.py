@@ -20,6 +20,13 @@ from pathlib import Path
 from .errors import InputError
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, its usage errors one line (exit code 2) like every other bad input."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
 def add_resume_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="keep the cases a previous run into the output folder "
                    "scored ok, with the same settings and unchanged inputs; score the others")
@@ -39,13 +46,24 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
                         "fused (default: the model pack's)")
     p.add_argument("--flag-on", choices=["dice", "upper"], default="dice",
                    help="flag a slice when its predicted Dice (default) or its interval's upper bound is below the threshold")
-    p.add_argument("--exclude-ends", type=int, default=0, metavar="N",
+    p.add_argument("--exclude-ends", type=count, default=0, metavar="N",
                    help="never flag the N most basal and N most apical segmented slices (default 0)")
 
 
 def add_frame_option(p: argparse.ArgumentParser, flag: str = "--frame", which: str = "the frame") -> None:
-    p.add_argument(flag, type=int, metavar="N", help=f"{which} to check where the image or the segmentation is a cine "
+    p.add_argument(flag, type=count, metavar="N", help=f"{which} to check where the image or the segmentation is a cine "
                    "series (4D, or a DICOM folder repeating its slice positions), counted from 0")
+
+
+def count(text: str) -> int:
+    """A whole number, 0 or more (an argparse type)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {text!r}")
+    return n
 
 
 def _methods(text: str) -> list[str]:
@@ -53,7 +71,7 @@ def _methods(text: str) -> list[str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="segqc", description="Segmentation quality control without ground truth.")
+    ap = Parser(prog="segqc", description="Segmentation quality control without ground truth.")
     sub = ap.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="score one segmentation")
     c.add_argument("image")
@@ -92,23 +110,14 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _guard(out: Path, inputs) -> None:
-    """Never write over a file the user gave us."""
-    for f in inputs:
-        if f and Path(f).exists() and Path(f).resolve() == out.resolve():
-            raise InputError(f"the output {out} is one of the inputs; choose another path")
-
-
 def cmd_check(a) -> int:
     from .case import parse_labels, read_case
     from .qc import QCEngine
-    from .report import summary, to_report, write_image, write_json
+    from .report import check_outputs, summary, to_report, write_image, write_json
 
+    check_outputs([a.output, a.error_map, a.surrogate], [a.image, a.segmentation], [a.error_map, a.surrogate])
     case = read_case(a.image, a.segmentation, parse_labels(a.labels), frame=a.frame)
     engine = QCEngine(a.pack, a.device, a.methods, a.precision)
-    for p in (a.output, a.error_map, a.surrogate):
-        if p:
-            _guard(Path(p), [a.image, a.segmentation])
     if a.error_map and engine.error_model is None:
         raise InputError(f"model pack {engine.pack.name} has no error-map model; --error-map needs one")
     if a.surrogate and engine.vae is None:
@@ -140,11 +149,9 @@ def _checked(a, image, segmentation, frame, engine=None, files=None):
 
 def cmd_correct(a) -> int:
     from .correction import MAX_RUN, correct
-    from .report import correction_section, summary, to_report, write_image, write_json
+    from .report import check_outputs, correction_section, summary, to_report, write_image, write_json
 
-    for p in (a.output, a.report):
-        if p:
-            _guard(Path(p), [a.image, a.segmentation])
+    check_outputs([a.output, a.report], [a.image, a.segmentation], [a.output])
     case, res, engine = _checked(a, a.image, a.segmentation, a.frame)
     fix = correct(case, res, engine=engine)
     write_image(case.to_image(fix.labels), a.output)
@@ -169,10 +176,11 @@ def cmd_ef(a) -> int:
     (``case.cine_phases``: the labelled frames with the largest and the smallest LV)."""
     from .case import cine_phases, parse_labels
     from .correction import correct, ejection
-    from .report import write_json
+    from .report import check_outputs, write_json
 
     if (a.es_image is None) != (a.es_segmentation is None):
         raise InputError("give ES_IMAGE and ES_SEGMENTATION together, or neither (both phases from one cine pair)")
+    check_outputs([a.output], [a.ed_image, a.ed_segmentation, a.es_image, a.es_segmentation])
     out, engine, frames, files = {}, None, (a.ed_frame, a.es_frame), {}  # a cine pair is read once
     if a.es_image is None and None in frames:
         found = cine_phases(a.ed_segmentation, parse_labels(a.labels), files=files)
@@ -185,7 +193,6 @@ def cmd_ef(a) -> int:
         out[phase] = correct(case, res, engine=engine).measurements  # as segqc correct, no file written
     out["function"] = ejection(out["ED"], out["ES"])
     if a.output:
-        _guard(Path(a.output), [a.ed_image, a.ed_segmentation, a.es_image, a.es_segmentation])
         write_json(out, a.output)
     else:
         print(json.dumps(out, indent=1))
@@ -206,6 +213,10 @@ def cmd_demo(a) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        parser().print_help()
+        return 2
     a = parser().parse_args(argv)
     try:
         return {"check": cmd_check, "batch": cmd_batch, "correct": cmd_correct, "ef": cmd_ef,
@@ -214,6 +225,11 @@ def main(argv=None) -> int:
         if os.environ.get("SEGQC_DEBUG"):
             raise
         print(f"segqc: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # writing an output: no permission, disk full, …
+        if os.environ.get("SEGQC_DEBUG"):
+            raise
+        print(f"segqc: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("segqc: interrupted", file=sys.stderr)

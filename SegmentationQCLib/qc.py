@@ -76,6 +76,25 @@ def _labels_for(case: Case, pack: ModelPack) -> list[int]:
     return [case.class_values[c] for c in pack.classes]
 
 
+def input_notes(case: Case, pack: ModelPack) -> list[str]:
+    """Warnings about the input the pack cannot judge: structures the label mapping names that the
+    pack does not score, and pixels more than four times larger or smaller than the pack's (a header
+    in other units than mm, or another kind of image)."""
+    notes = []
+    other = {c: v for c, v in case.class_values.items() if c not in pack.classes}
+    if other:
+        notes.append(f"the label mapping names {', '.join(other)}, which model pack {pack.name} does not score (it "
+                     f"scores {', '.join(pack.classes)}): label values {sorted(other.values())} are ignored")
+    pixel, target = np.asarray(case.spacing[1:], float), pack.preprocessing["pixel_mm"]
+    ratio = max(pixel.max() / target, target / pixel.min())
+    if ratio > 4:
+        size = "larger" if pixel.max() > target else "smaller"
+        notes.append(f"the image's pixels ({pixel[0]:g} x {pixel[1]:g} mm) are {ratio:.0f} times {size} than the "
+                     f"{target:g} mm model pack {pack.name} works at: check that the header gives mm; the estimates "
+                     "may be meaningless")
+    return notes
+
+
 def prepare(case: Case, pack: ModelPack) -> Prepared:
     pp = pack.preprocessing
     values = _labels_for(case, pack)
@@ -134,6 +153,9 @@ class QCEngine:
                  precision: str = "float32"):
         self.pack = pack if isinstance(pack, ModelPack) else load_pack(pack)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"device {self.device} was asked for, but this machine's torch sees no CUDA GPU "
+                             f"(torch {torch.__version__}); use --device cpu")
         if precision not in PRECISIONS:
             raise InputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         if precision == "bfloat16" and not native_bfloat16(self.device):
@@ -285,6 +307,7 @@ class QCEngine:
         if blank.any():
             notes.append(f"image slices {np.flatnonzero(blank).tolist()} are blank (one value in every voxel) where the "
                          "segmentation has labels: their Dice cannot be judged from the image")
+        notes += input_notes(case, self.pack)
         notes += labelcheck.swap_warnings(case.labels, {c: case.class_values[c] for c in self.pack.classes},
                                           self.pack.card.get("concentric"), case.spacing[1:], self.pack.name)
         main = self.methods[0]

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from .errors import InputError
 from .metrics import volume_dice
 from .qc import QCResult
 
@@ -66,11 +68,34 @@ def correction_section(fix, output: str = "") -> dict:
                              for k, v in fix.measurements.items()}}
 
 
+def check_outputs(outputs, inputs, images=()) -> None:
+    """Refuse, before any work, an output path that is one of the inputs (nothing the user gave is
+    written over), an existing folder, or, for ``images``, a name whose ending SimpleITK writes no
+    format for."""
+    for out in filter(None, outputs):
+        out = Path(out)
+        if any(f and Path(f).exists() and Path(f).resolve() == out.resolve() for f in inputs):
+            raise InputError(f"the output {out} is one of the inputs; choose another path")
+        if out.is_dir():
+            raise InputError(f"the output {out} is a folder; give a file name")
+    for out in filter(None, images):
+        with tempfile.TemporaryDirectory() as d:
+            try:
+                sitk.WriteImage(sitk.Image([1, 1], sitk.sitkFloat32), str(Path(d, "probe" + "".join(Path(out).suffixes))))
+            except RuntimeError:
+                raise InputError(f"the output {out}: SimpleITK writes no image format for this name's ending; "
+                                 "end it with .nii.gz, .nrrd or .mha") from None
+
+
 def write_image(image, path: str | Path) -> Path:
     """Write a SimpleITK image, creating the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(image, str(path), True)
+    try:
+        sitk.WriteImage(image, str(path), True)
+    except RuntimeError as e:
+        why = [ln for ln in str(e).splitlines() if "ERROR" in ln] or str(e).splitlines()[-1:]
+        raise InputError(f"cannot write {path}: {why[0].split('ERROR:')[-1].strip()}") from None
     return path
 
 

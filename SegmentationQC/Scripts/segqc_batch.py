@@ -56,9 +56,9 @@ def _install_dependencies() -> None:
 
 def parser() -> argparse.ArgumentParser:
     """``segqc batch``'s options (shared with the CLI), with --manifest and --out named."""
-    from SegmentationQCLib.cli import add_common_options, add_resume_option
+    from SegmentationQCLib.cli import Parser, add_common_options, add_resume_option
 
-    ap = argparse.ArgumentParser(prog="segqc_batch.py", description="SegmentationQC batch inside Slicer (= segqc batch).")
+    ap = Parser(prog="segqc_batch.py", description="SegmentationQC batch inside Slicer (= segqc batch).")
     ap.add_argument("--manifest", required=True, help="CSV with columns case,image,segmentation[,reference]")
     ap.add_argument("--out", required=True, help="output folder: results.csv and cases/<case>.json")
     add_common_options(ap)

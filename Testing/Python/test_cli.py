@@ -62,6 +62,13 @@ def test_other_label_convention(files, random_pack, capsys):
     (["check", "{image}", "{truth}", "--methods", "slice,magic"], "method magic is not available"),
     (["check", "{image}", "{truth}", "--error-map", "{dir}/e.nii.gz"], "no error-map model"),
     (["check", "{image}", "{truth}", "--surrogate", "{dir}/s.nii.gz"], "no manifold model"),
+    (["check", "{image}", "{truth}", "--labels", "LV=0,MYO=2,RV=1"], "0 is the background"),
+    (["check", "{image}", "{truth}", "-o", "{dir}"], "is a folder; give a file name"),
+    (["check", "{image}", "{truth}", "--error-map", "{dir}/e.txt"], "SimpleITK writes no image format"),
+    (["correct", "{image}", "{truth}", "-o", "{dir}/fixed"], "SimpleITK writes no image format"),
+    (["ef", "{image}", "{truth}", "{image}", "{truth}", "-o", "{dir}"], "is a folder; give a file name"),
+    (["batch", "{dir}/m.csv", "-o", "{image}"], "is a file; give a folder"),
+    (["batch", "{image}", "-o", "{dir}/o"], "is not a text (UTF-8) CSV file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, random_pack, capsys, args, message):
     args = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
@@ -163,9 +170,42 @@ def test_batch_reads_each_file_with_its_own_labels(files, random_pack, stack):
 
 def test_batch_manifest_without_columns(files, random_pack, capsys):
     m = files["dir"] / "bad.csv"
-    m.write_text("name,img\nx,y\n")
-    assert main(["batch", str(m), "-o", str(files["dir"] / "o"), "--pack", str(random_pack)]) == 2
-    assert "needs the columns case,image,segmentation" in capsys.readouterr().err
+    for text, message in [("name,img\nx,y\n", "needs the columns case,image,segmentation"),
+                          ("case,image,segmentation\n", "lists no cases")]:
+        m.write_text(text)
+        assert main(["batch", str(m), "-o", str(files["dir"] / "o"), "--pack", str(random_pack)]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_batch_reads_spreadsheet_csv_and_reports_rows_missing_cells(files, random_pack):
+    """A byte-order mark and semicolons, as spreadsheets save CSV; a row without a case name or a file."""
+    m = files["dir"] / "sheet.csv"
+    m.write_bytes("\ufeffcase;image;segmentation\n"
+                  f"a;{files['image']};{files['damaged']}\n"
+                  f";{files['image']};{files['truth']}\n"
+                  f"c;{files['image']};\n".encode("utf-8"))
+    out = files["dir"] / "out"
+    assert main(["batch", str(m), "-o", str(out), "--pack", str(random_pack)]) == 0
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert [(r["case"], r["status"]) for r in rows] == [("a", "ok"), ("row2", "ok"), ("c", "error")]
+    assert rows[2]["message"] == "the manifest row gives no segmentation"
+
+
+def test_usage_errors_are_one_line_and_exit_2(files, capsys):
+    for args in (["check", str(files["image"]), str(files["truth"]), "--frame", "-1"],
+                 ["check", str(files["image"]), str(files["truth"]), "--exclude-ends", "x"],
+                 ["check", str(files["image"])]):
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and err.startswith("segqc check: error:") and "\n" not in err
+    assert main([]) == 2 and "usage: segqc" in capsys.readouterr().out  # no command: the help
+
+
+def test_cuda_asked_for_where_there_is_none(files, random_pack, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["check", str(files["image"]), str(files["truth"]), "--device", "cuda", "--pack", str(random_pack)]) == 2
+    assert "this machine's torch sees no CUDA GPU" in capsys.readouterr().err
 
 
 def test_correct_writes_a_new_file_and_a_correction_section(files, random_pack, capsys):

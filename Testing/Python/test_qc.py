@@ -7,7 +7,7 @@ from SegmentationQCLib.case import case_from_arrays
 from SegmentationQCLib.errors import InputError
 from SegmentationQCLib.pack import load_pack
 from SegmentationQCLib.preprocess import inside_roi
-from SegmentationQCLib.qc import Prepared, QCEngine, prepare, rebuild
+from SegmentationQCLib.qc import Prepared, QCEngine, input_notes, prepare, rebuild
 from SegmentationQCLib.slicenet import AREA_UNIT
 
 VALUES = [3, 2, 1]
@@ -159,3 +159,14 @@ def test_a_check_runs_the_error_map_network_only_for_the_methods_that_need_it(st
     assert engine.needed() == {"slice"}
     res = engine.check(case, error_map="errormap" in engine.needed())  # as training/valcases.py asks
     assert "errormap" not in res.timings_ms and res.quality_index is None and res.error_map is None
+
+
+def test_input_the_pack_cannot_judge_is_named_in_the_warnings(stack, random_pack):
+    image, truth, spacing = stack
+    pack = load_pack(random_pack)
+    assert input_notes(case_from_arrays(image, truth, spacing), pack) == []
+    metres = case_from_arrays(image, truth, (spacing[0] / 1000, spacing[1] / 1000, spacing[2] / 1000))
+    assert "times smaller than the 1.5 mm model pack" in " ".join(input_notes(metres, pack))
+    extra = case_from_arrays(image, truth, spacing, {"LV": 3, "MYO": 2, "RV": 1, "LA": 4})
+    assert input_notes(extra, pack) == [f"the label mapping names LA, which model pack {pack.name} does not score (it "
+                                        "scores LV, MYO, RV): label values [4] are ignored"]

@@ -163,6 +163,7 @@ def test_bfloat16_is_refused_where_it_would_be_emulated(monkeypatch):
 
 
 def test_int8_is_refused_off_x86_cpus_and_without_int8_weights(monkeypatch, random_pack):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)  # as on a CUDA machine
     with pytest.raises(InputError, match="int8 precision runs on x86 CPUs only.*device cuda"):
         QCEngine(device="cuda", precision="int8")
     with pytest.raises(InputError, match="has no int8 weights for its slice network"):
@@ -172,7 +173,8 @@ def test_int8_is_refused_off_x86_cpus_and_without_int8_weights(monkeypatch, rand
         QCEngine(device="cpu", precision="int8")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA machine")
-def test_bfloat16_on_cuda_without_a_gpu_is_refused_naming_the_device():
+def test_bfloat16_on_a_cuda_gpu_without_it_is_refused_naming_the_device(monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.get_device_capability", lambda device=None: (7, 5))  # e.g. a T4
     with pytest.raises(InputError, match="which device cuda lacks"):
         QCEngine(device="cuda", precision="bfloat16")
