@@ -127,7 +127,6 @@ def rebuild(d, m, a, prep: Prepared):
     return slice_d, y_hat, vol
 
 
-METHODS = ("slice", "errormap", "manifold", "direct3d", "fused")
 PRECISIONS = ("float32", "bfloat16", "int8")
 
 

@@ -31,7 +31,7 @@ def _plot(report: dict, flag_thresholds: dict | None, width: int = 640, height: 
             w = (width - left - right) / n
             parts.append(f'<rect x="{x - w / 2:.1f}" y="{top}" width="{w:.1f}" height="{height - top - bottom}" fill="#fde0dc"/>')
     for v in (0, 0.5, 1):
-        x0, y = xy(0, v)
+        _, y = xy(0, v)
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
                      f'<text x="{left - 5}" y="{y + 4:.1f}" text-anchor="end">{v:g}</text>')
     for v in sorted(set((flag_thresholds or {}).values())):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import slicer
-import vtk
 from vtk.util import numpy_support
 
 from .mrml_bridge import labels_on_volume, segments, volume_like
@@ -69,15 +68,3 @@ def label_map_of(scene, segmentation_node, volume_node, name: str = "label map")
     node.CreateDefaultDisplayNodes()
     node.GetDisplayNode().SetAndObserveColorNodeID(colors.GetID())
     return node
-
-
-def write_png(rgba: np.ndarray, path) -> None:
-    """Write an (H, W, 3 or 4) uint8 array, first row at the top."""
-    rgba = np.ascontiguousarray(rgba[::-1])
-    image = vtk.vtkImageData()
-    image.SetDimensions(rgba.shape[1], rgba.shape[0], 1)
-    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(rgba.reshape(-1, rgba.shape[2]), deep=True))
-    writer = vtk.vtkPNGWriter()
-    writer.SetFileName(str(path))
-    writer.SetInputData(image)
-    writer.Write()
