@@ -26,6 +26,8 @@ def read_manifest(path: Path) -> list[dict]:
     ``rowN`` (N: its place among the rows, from 1)."""
     if not path.exists():
         raise InputError(f"manifest not found: {path}")
+    if path.is_dir():
+        raise InputError(f"the manifest {path} is a folder; give a CSV file with the columns case,image,segmentation")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             head = f.readline()

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import InputError
 
 
@@ -72,6 +73,7 @@ def _methods(text: str) -> list[str]:
 
 def parser() -> argparse.ArgumentParser:
     ap = Parser(prog="segqc", description="Segmentation quality control without ground truth.")
+    ap.add_argument("--version", action="version", version=f"segqc {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="score one segmentation")
     c.add_argument("image")

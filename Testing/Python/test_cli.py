@@ -69,6 +69,7 @@ def test_other_label_convention(files, random_pack, capsys):
     (["ef", "{image}", "{truth}", "{image}", "{truth}", "-o", "{dir}"], "is a folder; give a file name"),
     (["batch", "{dir}/m.csv", "-o", "{image}"], "is a file; give a folder"),
     (["batch", "{image}", "-o", "{dir}/o"], "is not a text (UTF-8) CSV file"),
+    (["batch", "{dir}", "-o", "{dir}/o"], "is a folder; give a CSV file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, random_pack, capsys, args, message):
     args = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
@@ -200,6 +201,9 @@ def test_usage_errors_are_one_line_and_exit_2(files, capsys):
         err = capsys.readouterr().err.strip()
         assert e.value.code == 2 and err.startswith("segqc check: error:") and "\n" not in err
     assert main([]) == 2 and "usage: segqc" in capsys.readouterr().out  # no command: the help
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("segqc 0.")
 
 
 def test_cuda_asked_for_where_there_is_none(files, random_pack, capsys, monkeypatch):
