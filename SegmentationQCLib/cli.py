@@ -231,7 +231,7 @@ def main(argv=None) -> int:
     except OSError as e:  # writing an output: no permission, disk full, …
         if os.environ.get("SEGQC_DEBUG"):
             raise
-        print(f"segqc: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        print(f"segqc: error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("segqc: interrupted", file=sys.stderr)

@@ -70,14 +70,17 @@ def correction_section(fix, output: str = "") -> dict:
 
 def check_outputs(outputs, inputs, images=()) -> None:
     """Refuse, before any work, an output path that is one of the inputs (nothing the user gave is
-    written over), an existing folder, or, for ``images``, a name whose ending SimpleITK writes no
-    format for."""
+    written over), an existing folder, one under a file, or, for ``images``, a name whose ending
+    SimpleITK writes no format for."""
     for out in filter(None, outputs):
         out = Path(out)
         if any(f and Path(f).exists() and Path(f).resolve() == out.resolve() for f in inputs):
             raise InputError(f"the output {out} is one of the inputs; choose another path")
         if out.is_dir():
             raise InputError(f"the output {out} is a folder; give a file name")
+        above = next(q for q in out.absolute().parents if q.exists())
+        if not above.is_dir():
+            raise InputError(f"the output {out} cannot be made: {above} is a file, not a folder")
     for out in filter(None, images):
         with tempfile.TemporaryDirectory() as d:
             try:

@@ -64,6 +64,7 @@ def test_other_label_convention(files, random_pack, capsys):
     (["check", "{image}", "{truth}", "--surrogate", "{dir}/s.nii.gz"], "no manifold model"),
     (["check", "{image}", "{truth}", "--labels", "LV=0,MYO=2,RV=1"], "0 is the background"),
     (["check", "{image}", "{truth}", "-o", "{dir}"], "is a folder; give a file name"),
+    (["check", "{image}", "{truth}", "-o", "{truth}/r.json"], "truth.nii.gz is a file, not a folder"),
     (["check", "{image}", "{truth}", "--error-map", "{dir}/e.txt"], "SimpleITK writes no image format"),
     (["correct", "{image}", "{truth}", "-o", "{dir}/fixed"], "SimpleITK writes no image format"),
     (["ef", "{image}", "{truth}", "{image}", "{truth}", "-o", "{dir}"], "is a folder; give a file name"),
