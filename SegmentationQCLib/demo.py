@@ -1,6 +1,7 @@
 """``segqc demo``: a synthetic short-axis stack with a damaged segmentation, checked end to end."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -8,10 +9,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from .case import read_case
+from .errors import InputError
 from .metrics import slice_dice
 from .phantom import damage_for_demo, short_axis_stack
 from .qc import QCEngine, QCResult
 from .report import summary, to_report, write_json
+
+
+FILES = ("image.nii.gz", "segmentation.nii.gz", "truth.nii.gz", "report.json", "slice_dice.png")
 
 
 def write_volume(array: np.ndarray, spacing_zyx, path: Path) -> Path:
@@ -50,15 +55,30 @@ def plot_slices(res: QCResult, true: np.ndarray | None, thresholds: dict, path: 
     return path
 
 
+def _check_folder(out: Path) -> None:
+    """Refuse a folder holding files the demo would write over, unless an earlier demo wrote them."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"the demo's output folder {out} is a file; choose another folder (-o)")
+    taken = [n for n in FILES if (out / n).exists()]
+    try:
+        earlier = json.loads((out / "report.json").read_text()).get("case") == "demo"
+    except (OSError, ValueError, AttributeError):
+        earlier = False
+    if taken and not earlier:
+        raise InputError(f"{out} already holds {', '.join(taken)}, not written by an earlier demo; choose another "
+                         "folder (-o)")
+
+
 def run_demo(out: Path, pack=None, device=None, flag_on: str = "dice", exclude_ends: int = 0, methods=None,
              precision: str = "float32") -> int:
+    _check_folder(out)
+    engine = QCEngine(pack, device, methods, precision)  # a wrong option ends here, before any file is written
     out.mkdir(parents=True, exist_ok=True)
     image, truth, spacing = short_axis_stack(seed=3)
     seg, damaged = damage_for_demo(truth)
     paths = {n: write_volume(a, spacing, out / f"{n}.nii.gz")
              for n, a in (("image", image), ("segmentation", seg), ("truth", truth))}
     print(f"example case written to {out}/ (image, segmentation with damaged slices {sorted(damaged)}, truth)")
-    engine = QCEngine(pack, device, methods, precision)
     case = read_case(paths["image"], paths["segmentation"], name="demo")
     res = engine.check(case, flag_on, exclude_ends)
     rep = to_report(res, paths["image"], paths["segmentation"])

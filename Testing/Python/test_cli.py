@@ -336,3 +336,20 @@ def test_cine_phases_are_the_labelled_frames_with_the_largest_and_smallest_lv(tm
     (tmp_path / "bad.nii.gz").write_bytes(b"not an image")
     with pytest.raises(InputError, match="cannot read segmentation bad.nii.gz"):
         cine_phases(tmp_path / "bad.nii.gz")
+
+
+def test_demo_writes_its_case_report_and_figure_and_never_a_users_file(tmp_path, random_pack, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--pack", str(random_pack)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(["image.nii.gz", "segmentation.nii.gz", "truth.nii.gz",
+                                                           "report.json", "slice_dice.png"])
+    assert json.loads((out / "report.json").read_text())["case"] == "demo" and "figure:" in capsys.readouterr().out
+    assert main(["demo", "-o", str(out), "--pack", str(random_pack)]) == 0  # again over its own files
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "image.nii.gz").write_bytes(b"a user's image")
+    assert main(["demo", "-o", str(mine), "--pack", str(random_pack)]) == 2
+    assert "already holds image.nii.gz" in capsys.readouterr().err
+    assert (mine / "image.nii.gz").read_bytes() == b"a user's image"
+    assert main(["demo", "-o", str(tmp_path / "new"), "--pack", str(random_pack), "--methods", "magic"]) == 2
+    assert not (tmp_path / "new").exists()  # a wrong option leaves nothing behind

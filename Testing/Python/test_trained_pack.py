@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from SegmentationQCLib.case import case_from_arrays
 from SegmentationQCLib.errors import InputError
