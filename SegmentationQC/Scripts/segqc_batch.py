@@ -90,6 +90,9 @@ def main(argv=None) -> int:
     except InputError as e:
         print(f"segqc_batch: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the output folder: no permission, disk full, …
+        print(f"segqc_batch: error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

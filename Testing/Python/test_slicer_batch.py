@@ -40,7 +40,13 @@ def test_same_outputs_as_segqc_batch(files, tiny_pack, tmp_path):
     assert not cases["good.json"]["slices"][0]["flag"]  # --exclude-ends reached the engine
 
 
-def test_bad_manifest_exit_code(tmp_path):
-    run = subprocess.run([sys.executable, str(SCRIPT), "--manifest", str(tmp_path / "none.csv"), "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 2 and "manifest not found" in run.stderr
+def test_bad_input_is_one_line_and_exit_2(files, tiny_pack, tmp_path):
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"case,image,segmentation\ngood,{files['image']},{files['truth']}\n")
+    for args, message in [(["--manifest", str(tmp_path / "none.csv"), "--out", str(tmp_path)], "manifest not found"),
+                          (["--manifest", str(manifest)], "the following arguments are required: --out"),
+                          (["--manifest", str(manifest), "--out", str(files["image"]) + "/out"], "Not a directory")]:
+        run = subprocess.run([sys.executable, str(SCRIPT), *args, "--pack", str(tiny_pack)],
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 2 and run.stderr.startswith("segqc_batch") and message in run.stderr, run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1
