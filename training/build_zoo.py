@@ -1,6 +1,6 @@
 """Train the segmenter zoo (k-fold) and save its segmentations of patients it never trained on.
 
-    python training/build_zoo.py [--out training/runs/zoo] [--seed 0]
+    python training/build_zoo.py [--out training/runs/zoo] [--seed 0] [--only dil]
 
 Resumable: a finished (segmenter, fold) is skipped. For each checkpoint, the held-out fold's
 volumes and all validation volumes are segmented clean and under one random attack.
@@ -47,6 +47,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "runs" / "zoo")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", help="comma-separated segmenters to build (e.g. dil, the benchmark's unseen family); "
+                    "each gets the same seed and output as in the whole zoo")
     a = ap.parse_args()
     torch.set_num_threads(2)
     (a.out / "preds").mkdir(parents=True, exist_ok=True)
@@ -58,10 +60,13 @@ def main() -> None:
 
     jobs = [(n, s, f) for n, s in ZOO.items() if n != "u12" for f in range(N_FOLDS)] + \
         [(n, s, None) for n, s in HELDOUT.items()] + [("u12", ZOO["u12"], f) for f in range(N_FOLDS)]
+    only = set(a.only.split(",")) if a.only else {name for name, _, _ in jobs}
+    if only - {name for name, _, _ in jobs}:
+        ap.error(f"--only: no segmenter {', '.join(sorted(only - {n for n, _, _ in jobs}))}")
     for j, (name, spec, fold) in enumerate(jobs):
         tag = f"{name}_f{fold}" if fold is not None else f"{name}_all"
         done = a.out / "preds" / f"{tag}.done"
-        if done.exists():
+        if done.exists() or name not in only:
             continue
         seed = a.seed * 1000 + j
         rng = np.random.default_rng(seed)
