@@ -449,6 +449,9 @@ def _onto(seg: sitk.Image, img: sitk.Image, image_path: Path, seg_path: Path) ->
     return sitk.Resample(seg, img, sitk.Transform(), sitk.sitkNearestNeighbor, 0, seg.GetPixelID())
 
 
+PICTURES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # formats that may store no pixel size: read as 1 mm
+
+
 def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, name: str | None = None,
               frame: int | None = None, files: dict | None = None) -> Case:
     """Read an image and its segmentation from disk into a ``Case``; without ``class_values``
@@ -458,6 +461,9 @@ def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, 
     (``_once``)."""
     image_path, seg_path = Path(image_path), Path(seg_path)
     img, w1 = read_image(image_path, "image", frame, files)
+    if image_path.suffix.lower() in PICTURES and img.GetSpacing()[:2] == (1.0, 1.0):
+        w1.append(f"{image_path.name} gives no pixel size, so it was read as 1 x 1 mm, and the estimates depend on it; "
+                  "if that is not the image's, give a NIfTI, NRRD, MHA or DICOM file with its pixel size")
     seg, w2 = read_image(seg_path, "segmentation", frame, files)
     w3 = []
     if class_values is None:

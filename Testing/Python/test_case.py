@@ -284,3 +284,13 @@ def test_a_folder_of_one_dicom_series_is_an_image(tmp_path, stack):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="folder empty holds no DICOM series"):
         read_case(tmp_path / "empty", seg)
+
+
+def test_a_picture_file_without_a_pixel_size_is_read_with_a_warning(tmp_path, stack):
+    image, truth, _ = stack
+    picture, labels = (255 * image[3] / image[3].max()).astype(np.uint8), truth[3].astype(np.uint8)
+    case = read_case(write(picture, tmp_path / "slice.png", (1.0, 1.0)), write(labels, tmp_path / "labels.png", (1.0, 1.0)))
+    assert case.image.shape == (1,) + picture.shape
+    assert any("slice.png gives no pixel size, so it was read as 1 x 1 mm" in w for w in case.warnings)
+    stored = read_case(write(picture, tmp_path / "stored.png"), write(labels, tmp_path / "labels.png"))  # 1.4 mm, pHYs
+    assert stored.spacing[1:] == pytest.approx((1.4, 1.4)) and not any("pixel size" in w for w in stored.warnings)
