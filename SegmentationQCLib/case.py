@@ -464,6 +464,9 @@ def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, 
     if image_path.suffix.lower() in PICTURES and img.GetSpacing()[:2] == (1.0, 1.0):
         w1.append(f"{image_path.name} gives no pixel size, so it was read as 1 x 1 mm, and the estimates depend on it; "
                   "if that is not the image's, give a NIfTI, NRRD, MHA or DICOM file with its pixel size")
+    elif img.GetDimension() >= 3 and img.GetSpacing()[:3] == (1.0, 1.0, 1.0):
+        w1.append(f"{image_path.name} gives every voxel as exactly 1 x 1 x 1 mm, as a header without voxel sizes "
+                  "does, and the estimates depend on the pixel size; if these are not the image's, fix the header")
     seg, w2 = read_image(seg_path, "segmentation", frame, files)
     w3 = []
     if class_values is None:
