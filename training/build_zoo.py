@@ -60,9 +60,10 @@ def main() -> None:
 
     jobs = [(n, s, f) for n, s in ZOO.items() if n != "u12" for f in range(N_FOLDS)] + \
         [(n, s, None) for n, s in HELDOUT.items()] + [("u12", ZOO["u12"], f) for f in range(N_FOLDS)]
-    only = set(a.only.split(",")) if a.only else {name for name, _, _ in jobs}
-    if only - {name for name, _, _ in jobs}:
-        ap.error(f"--only: no segmenter {', '.join(sorted(only - {n for n, _, _ in jobs}))}")
+    names = {name for name, _, _ in jobs}
+    only = set(a.only.split(",")) if a.only else names
+    if only - names:
+        ap.error(f"--only: no segmenter {', '.join(sorted(only - names))} (the zoo's: {', '.join(sorted(names))})")
     for j, (name, spec, fold) in enumerate(jobs):
         tag = f"{name}_f{fold}" if fold is not None else f"{name}_all"
         done = a.out / "preds" / f"{tag}.done"
