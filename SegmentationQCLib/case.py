@@ -449,7 +449,7 @@ def _onto(seg: sitk.Image, img: sitk.Image, image_path: Path, seg_path: Path) ->
     return sitk.Resample(seg, img, sitk.Transform(), sitk.sitkNearestNeighbor, 0, seg.GetPixelID())
 
 
-PICTURES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # formats that may store no pixel size: read as 1 mm
+PICTURES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")  # may store no pixel size: read as 1 mm
 
 
 def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, name: str | None = None,
@@ -461,10 +461,11 @@ def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, 
     (``_once``)."""
     image_path, seg_path = Path(image_path), Path(seg_path)
     img, w1 = read_image(image_path, "image", frame, files)
-    if image_path.suffix.lower() in PICTURES and img.GetSpacing()[:2] == (1.0, 1.0):
+    unit = np.isclose(img.GetSpacing(), 1.0, rtol=0, atol=1e-6)  # a TIFF's 1 mm reads back as 1.00000002
+    if image_path.suffix.lower() in PICTURES and unit[:2].all():
         w1.append(f"{image_path.name} gives no pixel size, so it was read as 1 x 1 mm, and the estimates depend on it; "
                   "if that is not the image's, give a NIfTI, NRRD, MHA or DICOM file with its pixel size")
-    elif img.GetDimension() >= 3 and img.GetSpacing()[:3] == (1.0, 1.0, 1.0):
+    elif img.GetDimension() >= 3 and unit[:3].all():
         w1.append(f"{image_path.name} gives every voxel as exactly 1 x 1 x 1 mm, as a header without voxel sizes "
                   "does, and the estimates depend on the pixel size; if these are not the image's, fix the header")
     seg, w2 = read_image(seg_path, "segmentation", frame, files)

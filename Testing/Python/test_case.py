@@ -292,6 +292,8 @@ def test_a_picture_file_without_a_pixel_size_is_read_with_a_warning(tmp_path, st
     case = read_case(write(picture, tmp_path / "slice.png", (1.0, 1.0)), write(labels, tmp_path / "labels.png", (1.0, 1.0)))
     assert case.image.shape == (1,) + picture.shape
     assert any("slice.png gives no pixel size, so it was read as 1 x 1 mm" in w for w in case.warnings)
+    tiff = read_case(write(picture, tmp_path / "slice.tif", (1.0, 1.0)), write(labels, tmp_path / "labels.tif", (1.0, 1.0)))
+    assert any("slice.tif gives no pixel size" in w for w in tiff.warnings)
     stored = read_case(write(picture, tmp_path / "stored.png"), write(labels, tmp_path / "labels.png"))  # 1.4 mm, pHYs
     assert stored.spacing[1:] == pytest.approx((1.4, 1.4)) and not any("pixel size" in w for w in stored.warnings)
     unit = read_case(write(image, tmp_path / "unit.nii.gz", (1.0, 1.0, 1.0)), write(truth, tmp_path / "t.nii.gz", (1.0, 1.0, 1.0)))
