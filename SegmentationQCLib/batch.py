@@ -13,7 +13,7 @@ from pathlib import Path
 from .case import case_from_images, file_labels, parse_labels, read_case, read_image
 from .errors import InputError
 from .qc import QCEngine
-from .report import csv_columns, csv_row, to_report, true_volume_dice, write_json
+from .report import check_output_folder, csv_columns, csv_row, to_report, true_volume_dice, write_json
 from .resume import batch_settings, fingerprints, kept_rows, save_state
 
 REQUIRED = ("case", "image", "segmentation")
@@ -105,8 +105,7 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
     """Check every manifest row here, or as tasks on a Dask cluster when ``scheduler`` is given
     (see ``distributed.connect``; rows of results.csv then come in the order cases finish).
     ``resume``: keep what a previous run into ``out_dir`` scored (``resume.kept_rows``)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"the output folder {out_dir} is a file; give a folder")
+    check_output_folder(out_dir)
     rows = read_manifest(manifest)
     class_values = parse_labels(labels)
     engine = QCEngine(pack, device, methods, precision)  # validates the pack and methods before any work starts

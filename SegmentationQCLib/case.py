@@ -452,6 +452,19 @@ def _onto(seg: sitk.Image, img: sitk.Image, image_path: Path, seg_path: Path) ->
 PICTURES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")  # may store no pixel size: read as 1 mm
 
 
+def _unit_spacing_note(img: sitk.Image, path: Path) -> list[str]:
+    """A warning where the image's pixel size is most likely not its own: a picture file giving
+    none (read as 1 mm), or a 3D header giving exactly 1 x 1 x 1 mm, as one without voxel sizes does."""
+    unit = np.isclose(img.GetSpacing(), 1.0, rtol=0, atol=1e-6)  # a TIFF's 1 mm reads back as 1.00000002
+    if path.suffix.lower() in PICTURES and unit[:2].all():
+        return [f"{path.name} gives no pixel size, so it was read as 1 x 1 mm, and the estimates depend on it; "
+                "if that is not the image's, give a NIfTI, NRRD, MHA or DICOM file with its pixel size"]
+    if img.GetDimension() >= 3 and unit[:3].all():
+        return [f"{path.name} gives every voxel as exactly 1 x 1 x 1 mm, as a header without voxel sizes does, and "
+                "the estimates depend on the pixel size; if these are not the image's, fix the header"]
+    return []
+
+
 def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, name: str | None = None,
               frame: int | None = None, files: dict | None = None) -> Case:
     """Read an image and its segmentation from disk into a ``Case``; without ``class_values``
@@ -461,13 +474,7 @@ def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, 
     (``_once``)."""
     image_path, seg_path = Path(image_path), Path(seg_path)
     img, w1 = read_image(image_path, "image", frame, files)
-    unit = np.isclose(img.GetSpacing(), 1.0, rtol=0, atol=1e-6)  # a TIFF's 1 mm reads back as 1.00000002
-    if image_path.suffix.lower() in PICTURES and unit[:2].all():
-        w1.append(f"{image_path.name} gives no pixel size, so it was read as 1 x 1 mm, and the estimates depend on it; "
-                  "if that is not the image's, give a NIfTI, NRRD, MHA or DICOM file with its pixel size")
-    elif img.GetDimension() >= 3 and unit[:3].all():
-        w1.append(f"{image_path.name} gives every voxel as exactly 1 x 1 x 1 mm, as a header without voxel sizes "
-                  "does, and the estimates depend on the pixel size; if these are not the image's, fix the header")
+    w1 += _unit_spacing_note(img, image_path)
     seg, w2 = read_image(seg_path, "segmentation", frame, files)
     w3 = []
     if class_values is None:

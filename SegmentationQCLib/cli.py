@@ -214,6 +214,13 @@ def cmd_demo(a) -> int:
     return run_demo(Path(a.output), a.pack, a.device, a.flag_on, a.exclude_ends, a.methods, a.precision)
 
 
+def error_line(e: Exception) -> str:
+    """The one line bad input ends with: an ``InputError``'s sentence, or an ``OSError``'s reason and path."""
+    if isinstance(e, OSError):
+        return f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+    return str(e)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
@@ -223,15 +230,10 @@ def main(argv=None) -> int:
     try:
         return {"check": cmd_check, "batch": cmd_batch, "correct": cmd_correct, "ef": cmd_ef,
                 "demo": cmd_demo}[a.command](a)
-    except InputError as e:
+    except (InputError, OSError) as e:  # OSError: writing an output (no permission, disk full, …)
         if os.environ.get("SEGQC_DEBUG"):
             raise
-        print(f"segqc: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # writing an output: no permission, disk full, …
-        if os.environ.get("SEGQC_DEBUG"):
-            raise
-        print(f"segqc: error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        print(f"segqc: error: {error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("segqc: interrupted", file=sys.stderr)

@@ -13,7 +13,7 @@ from .errors import InputError
 from .metrics import slice_dice
 from .phantom import damage_for_demo, short_axis_stack
 from .qc import QCEngine, QCResult
-from .report import summary, to_report, write_json
+from .report import check_output_folder, summary, to_report, write_json
 
 
 FILES = ("image.nii.gz", "segmentation.nii.gz", "truth.nii.gz", "report.json", "slice_dice.png")
@@ -57,8 +57,7 @@ def plot_slices(res: QCResult, true: np.ndarray | None, thresholds: dict, path: 
 
 def _check_folder(out: Path) -> None:
     """Refuse a folder holding files the demo would write over, unless an earlier demo wrote them."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"the demo's output folder {out} is a file; choose another folder (-o)")
+    check_output_folder(out)
     taken = [n for n in FILES if (out / n).exists()]
     try:
         earlier = json.loads((out / "report.json").read_text()).get("case") == "demo"

@@ -90,6 +90,12 @@ def check_outputs(outputs, inputs, images=()) -> None:
                                  "end it with .nii.gz, .nrrd or .mha") from None
 
 
+def check_output_folder(out: Path) -> None:
+    """Refuse an output folder that is a file."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"the output folder {out} is a file; give a folder")
+
+
 def write_image(image, path: str | Path) -> Path:
     """Write a SimpleITK image, creating the folder."""
     path = Path(path)

@@ -82,16 +82,14 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     from SegmentationQCLib.batch import run_batch
+    from SegmentationQCLib.cli import error_line
     from SegmentationQCLib.errors import InputError
 
     try:
         return run_batch(Path(a.manifest), Path(a.out), a.labels, a.pack, a.device, a.flag_on, a.exclude_ends,
                          a.methods, precision=a.precision, resume=a.resume)
-    except InputError as e:
-        print(f"segqc_batch: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # the output folder: no permission, disk full, …
-        print(f"segqc_batch: error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+    except (InputError, OSError) as e:  # OSError: the output folder (no permission, disk full, …)
+        print(f"segqc_batch: error: {error_line(e)}", file=sys.stderr)
         return 2
 
 

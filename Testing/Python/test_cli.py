@@ -351,5 +351,7 @@ def test_demo_writes_its_case_report_and_figure_and_never_a_users_file(tmp_path,
     assert main(["demo", "-o", str(mine), "--pack", str(random_pack)]) == 2
     assert "already holds image.nii.gz" in capsys.readouterr().err
     assert (mine / "image.nii.gz").read_bytes() == b"a user's image"
+    assert main(["demo", "-o", str(mine / "image.nii.gz"), "--pack", str(random_pack)]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
     assert main(["demo", "-o", str(tmp_path / "new"), "--pack", str(random_pack), "--methods", "magic"]) == 2
     assert not (tmp_path / "new").exists()  # a wrong option leaves nothing behind
