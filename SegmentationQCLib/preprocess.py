@@ -21,9 +21,9 @@ def normalise(image: np.ndarray, upper_percentile: float = 99.0) -> np.ndarray:
 
 
 def percentile(a: np.ndarray, q: float):
-    """``np.percentile(a, q)`` of a finite array, the same value: only the values above a
-    subsample's (q - 2)th percentile are partitioned (a few % of a large image), unless fewer
-    than the answer needs lie there."""
+    """``np.percentile(a, q)`` of a finite array, the same value (numpy 2.0 rounds float32 a few
+    ulps differently): only the values above a subsample's (q - 2)th percentile are partitioned
+    (a few % of a large image), unless fewer than the answer needs lie there."""
     flat = a.ravel()
     n = flat.size
     k = q / 100 * (n - 1)

@@ -39,4 +39,6 @@ def test_percentile_is_numpys(kind):
         a = rng.random(100_000)
         a[::10] = 1000 + np.arange(10_000)
     for q in (0.0, 50.0, 98.7, 99.0, 100.0):
-        assert percentile(a, q) == np.percentile(a, q)
+        # numpy 2.0 interpolates float32 data a few ulps off (later numpy: exactly); a neighbouring
+        # order statistic would be ~1e-4 away
+        assert percentile(a, q) == pytest.approx(np.percentile(a, q), rel=1e-6, abs=0)
