@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +90,9 @@ class ModelPack:
 
             size = self.preprocessing["roi_size"]
             return int8_model(net, load_int8(f), torch.zeros(1, 1 + len(self.classes), size, size))
-        net.load_state_dict(torch.load(f, map_location=device, weights_only=True))
+        with warnings.catch_warnings():  # PyTorch 2.0's weights-only loader warns of its own storage API
+            warnings.filterwarnings("ignore", "TypedStorage is deprecated")
+            net.load_state_dict(torch.load(f, map_location=device, weights_only=True))
         return net.to(device).eval()
 
 

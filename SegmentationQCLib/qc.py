@@ -21,7 +21,7 @@ from .intervals import bounds, scale
 from .methods import direct3d_estimate, errormap_estimates, finish, manifold_estimates
 from .pack import ModelPack, load_pack
 from .preprocess import inside_roi, model_input, normalise, roi_centre, roi_theta, sample, to_native
-from .quantized import native_int8
+from .quantized import INT8_TORCH, native_int8
 from .slicenet import AREA_UNIT
 
 
@@ -162,8 +162,8 @@ class QCEngine:
                              "(a CPU with AVX512-BF16 or AMX, or a CUDA GPU of compute capability 8.0 or later); "
                              "use float32")
         if precision == "int8" and not native_int8(self.device):
-            raise InputError(f"int8 precision runs on x86 CPUs only (PyTorch's x86 int8 kernels), not on device "
-                             f"{self.device}; use float32")
+            raise InputError(f"int8 precision runs on x86 CPUs only, with PyTorch {INT8_TORCH} or later (its x86 "
+                             f"int8 kernels), not on device {self.device} with torch {torch.__version__}; use float32")
         self.precision = precision
         card = self.pack.card
         self.available = ["slice"] + [m for m in ("errormap", "manifold", "direct3d") if self.pack.has(m)]

@@ -23,14 +23,19 @@ def _fx():
     return mapping, prepare_fx, convert_fx
 
 
+INT8_TORCH = "2.4"  # the first PyTorch whose weights-only loader reads quantised tensors
+
+
 def native_int8(device: str) -> bool:
-    """Whether ``device`` is a CPU whose PyTorch has the x86 int8 kernels (FBGEMM/oneDNN) and the
-    quantisation API these forms use (PyTorch has announced its removal, in favour of torchao)."""
+    """Whether ``device`` is a CPU whose PyTorch has the x86 int8 kernels (FBGEMM/oneDNN), the
+    quantisation API these forms use (PyTorch has announced its removal, in favour of torchao) and
+    a weights-only loader for them (PyTorch 2.4 and later)."""
     try:
         _fx()
     except ImportError:
         return False
-    return str(device) == "cpu" and "x86" in torch.backends.quantized.supported_engines
+    return (str(device) == "cpu" and "x86" in torch.backends.quantized.supported_engines
+            and torch.__version__ >= INT8_TORCH)
 
 
 def load_int8(path) -> dict:

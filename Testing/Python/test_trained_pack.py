@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+import torch
 
 from SegmentationQCLib.case import case_from_arrays
 from SegmentationQCLib.errors import InputError
 from SegmentationQCLib.pack import PACKS_DIR, load_pack, sha256
 from SegmentationQCLib.phantom import damage_for_demo, short_axis_stack
 from SegmentationQCLib.qc import QCEngine, native_precisions
+from SegmentationQCLib.quantized import native_int8
 
 
 @pytest.fixture(scope="module")
@@ -161,15 +163,18 @@ def test_bfloat16_is_refused_where_it_would_be_emulated(monkeypatch):
         QCEngine(device="cpu", precision="bfloat16")
 
 
-def test_int8_is_refused_off_x86_cpus_and_without_int8_weights(monkeypatch, random_pack):
+def test_int8_is_refused_off_x86_cpus_before_torch_2_4_and_without_int8_weights(monkeypatch, random_pack):
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)  # as on a CUDA machine
     with pytest.raises(InputError, match="int8 precision runs on x86 CPUs only.*device cuda"):
         QCEngine(device="cuda", precision="int8")
+    # PyTorch 2.0-2.3 have the kernels but cannot load quantised weights weights-only
+    monkeypatch.setattr("torch.__version__", torch.torch_version.TorchVersion("2.3.1"))
+    assert not native_int8("cpu") and "int8" not in native_precisions("cpu")
+    with pytest.raises(InputError, match="with PyTorch 2.4 or later .* with torch 2.3.1; use float32"):
+        QCEngine(device="cpu", precision="int8")
+    monkeypatch.setattr("SegmentationQCLib.qc.native_int8", lambda device: True)
     with pytest.raises(InputError, match="has no int8 weights for its slice network"):
         QCEngine(random_pack, "cpu", precision="int8")
-    monkeypatch.setattr("SegmentationQCLib.qc.native_int8", lambda device: False)
-    with pytest.raises(InputError, match="int8 precision runs on x86 CPUs only"):
-        QCEngine(device="cpu", precision="int8")
 
 
 def test_bfloat16_on_a_cuda_gpu_without_it_is_refused_naming_the_device(monkeypatch):
