@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from .case import case_from_images, file_labels, parse_labels, read_case, read_image
@@ -44,8 +45,7 @@ def read_manifest(path: Path) -> list[dict]:
         raise InputError(f"manifest {path.name} lists no cases")
     for i, r in enumerate(rows, 1):
         r["case"] = (r["case"] or "").strip() or f"row{i}"
-    names = [r["case"] for r in rows]
-    dup = sorted({n for n in names if names.count(n) > 1})
+    dup = sorted(n for n, k in Counter(r["case"] for r in rows).items() if k > 1)
     if dup:
         raise InputError(f"manifest {path.name} repeats case names: {', '.join(dup[:5])}")
     base = path.parent
