@@ -133,9 +133,12 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
         engine_args = (str(engine.pack.path), device, tuple(methods) if methods else None, precision)
         results = map_rows(client, rows, engine_args, class_values, out_dir.resolve(), flagging)
     else:
-        results = check_rows(rows, engine, class_values, out_dir, flagging)
+        # rows sharing files one after another, so that each file is read once; written in manifest order
+        results = check_rows([r for g in file_groups(rows, max(1, len(rows))) for r in g], engine, class_values,
+                             out_dir, flagging)
     try:
-        _write_results(results, results_path, engine.pack.classes, len(rows), kept_in_order)
+        _write_results(results, results_path, engine.pack.classes, len(rows), kept_in_order,
+                       None if client is not None else [r["case"] for r in rows])
     finally:
         if client is not None:
             client.close()
@@ -156,8 +159,8 @@ def check_rows(rows, engine: QCEngine, class_values: dict | None, out_dir: Path,
 def file_groups(rows: list[dict], largest: int = GROUP_MAX) -> list[list[dict]]:
     """The rows in groups that share files (directly or through other rows: the frames of a cine
     file, wherever they are in the manifest), in manifest order within and between groups, cut
-    into pieces of at most ``largest`` rows: a task each on a cluster (``check_rows``, so that rows
-    naming the same files one after another read them once)."""
+    into pieces of at most ``largest`` rows: a task each on a cluster, one run of ``check_rows``
+    here (rows naming the same files one after another read them once)."""
     parent = list(range(len(rows)))
 
     def root(i: int) -> int:
@@ -190,16 +193,24 @@ def _time_left(elapsed: float, done: int, n: int) -> str:
     return f"  (about {h} h {m:02d} min left)" if h else f"  (about {m} min {left % 60:02d} s left)"
 
 
-def _write_results(results, results_path: Path, classes, n: int, kept: list[dict]) -> None:
-    """results.csv: the ``kept`` rows of a previous run, then the ``n`` new results as they come."""
+def _write_results(results, results_path: Path, classes, n: int, kept: list[dict], order: list | None) -> None:
+    """results.csv: the ``kept`` rows of a previous run, then the ``n`` new results, in the
+    ``order`` of their case names (as they come where None); progress as they come."""
     t0 = time.time()
+    waiting, written = {}, 0  # results that came before those of rows above them; rows written
     with open(results_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=csv_columns(classes), extrasaction="ignore")
         w.writeheader()
         w.writerows(kept)
         counts: dict[str, int] = {"kept": len(kept)} if kept else {}
         for i, res in enumerate(results, 1):
-            w.writerow(res)
+            if order is None:
+                w.writerow(res)
+            else:
+                waiting[res["case"]] = res
+                while written < len(order) and order[written] in waiting:
+                    w.writerow(waiting.pop(order[written]))
+                    written += 1
             f.flush()
             key = res.get("verdict") if res["status"] == "ok" else "error"
             counts[key] = counts.get(key, 0) + 1

@@ -273,15 +273,15 @@ def test_check_and_batch_take_one_frame_of_a_cine_series(files, stack, random_pa
     manifest = files["dir"] / "m.csv"
     manifest.write_text("case,image,segmentation,reference,frame\n"
                         f"ed,{cine['image']},{cine['seg']},{cine['seg']},0\n"
+                        f"plain,{files['image']},{files['damaged']},{files['truth']},\n"
                         f"es,{cine['image']},{cine['seg']},{cine['seg']},1\n"
-                        f"odd,{cine['image']},{cine['seg']},,one\n"
-                        f"plain,{files['image']},{files['damaged']},{files['truth']},\n")
+                        f"odd,{cine['image']},{cine['seg']},,one\n")
     reads, read = [], sitk.ReadImage
     monkeypatch.setattr(sitk, "ReadImage", lambda path, *a: reads.append(os.path.basename(path)) or read(path, *a))
     assert main(["batch", str(manifest), "-o", str(files["dir"] / "out"), *pack]) == 0
     names = ["cine_image.nii.gz", "cine_seg.nii.gz", *(files[k].name for k in ("image", "damaged", "truth"))]
-    assert reads == names  # the cine files read once for their two rows
-    ed, es, odd, plain = csv.DictReader(open(files["dir"] / "out" / "results.csv"))
+    assert reads == names  # the cine files read once for their three rows, though not next to each other
+    ed, plain, es, odd = csv.DictReader(open(files["dir"] / "out" / "results.csv"))  # in manifest order
     assert (ed["status"], es["status"], odd["status"], plain["status"]) == ("ok", "ok", "error", "ok")
     assert all(ed[f"true_dice_{c}"] == "1.0" for c in ("LV", "MYO", "RV"))
     assert "the frame column holds 'one'" in odd["message"]
