@@ -11,10 +11,12 @@ images must be on a filesystem every worker sees.
 from __future__ import annotations
 
 import threading
+from itertools import islice
 from pathlib import Path
 
 from .errors import InputError
 
+WINDOW = 1000  # tasks submitted and not yet done, at least (``map_rows``)
 _engines: dict = {}
 _lock = threading.Lock()
 
@@ -51,16 +53,29 @@ def connect(scheduler: str):
 
 
 def map_rows(client, rows: list[dict], engine_args: tuple, class_values: dict | None, out_dir: Path, flagging: dict):
-    """Yield each row's results.csv row as its task finishes; a lost task's rows become error rows."""
+    """Yield each row's results.csv row as its task finishes; a lost task's rows become error rows.
+    At most ``WINDOW`` tasks (or 4 per worker thread, if more) are submitted and not yet done: with
+    a cohort's 100,000 tasks submitted at once, the client lost its scheduler (every row an error)."""
     from distributed import as_completed
 
     from .batch import file_groups
 
-    futures = {client.submit(_check_on_worker, group, engine_args, class_values, str(out_dir), flagging,
-                             key=f"segqc-{i}-{group[0]['case']}", pure=False): group
-               for i, group in enumerate(file_groups(rows))}
-    for fut in as_completed(futures):
+    groups = enumerate(file_groups(rows))
+    futures: dict = {}
+
+    def submit(n: int) -> list:
+        """The futures of the next ``n`` groups (fewer at the end), submitted."""
+        new = []
+        for i, group in islice(groups, n):
+            new.append(client.submit(_check_on_worker, group, engine_args, class_values, str(out_dir), flagging,
+                                     key=f"segqc-{i}-{group[0]['case']}", pure=False))
+            futures[new[-1]] = group
+        return new
+
+    done = as_completed(submit(max(WINDOW, 4 * sum(client.nthreads().values()))))
+    for fut in done:
         group = futures.pop(fut)
+        done.update(submit(1))
         try:
             yield from fut.result()
         except Exception as e:  # the worker died or the task could not run: the batch goes on

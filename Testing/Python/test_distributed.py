@@ -68,3 +68,20 @@ def test_rows_sharing_files_make_one_group(tmp_path):
                                  ("d", "d.nii.gz", "sd.nii.gz", ""), ("c2", "c.nii.gz", "sb.nii.gz", "")]]  # joins c and b
     assert [[r["case"] for r in g] for g in file_groups(rows)] == [["ed", "es"], ["a", "c", "b", "c2"], ["d"]]
     assert [[r["case"] for r in g] for g in file_groups(rows, largest=3)] == [["ed", "es"], ["a", "c", "b"], ["c2"], ["d"]]
+
+
+def test_a_cohort_is_submitted_a_window_at_a_time(tmp_path, monkeypatch):
+    from SegmentationQCLib import distributed as dist
+
+    monkeypatch.setattr(dist, "WINDOW", 2, raising=False)  # with one worker thread: 4 tasks on the cluster at most
+    monkeypatch.setattr(dist, "_check_on_worker", lambda group, *a: [{"case": r["case"], "status": "ok"} for r in group])
+    rows = [{"case": f"c{i}", "image": str(tmp_path / f"i{i}.nii.gz"), "segmentation": str(tmp_path / f"s{i}.nii.gz")}
+            for i in range(12)]
+    yielded, ahead = [], []
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        submit = client.submit
+        monkeypatch.setattr(client, "submit", lambda *a, **k: ahead.append(len(ahead) + 1 - len(yielded)) or submit(*a, **k))
+        for res in dist.map_rows(client, rows, (), None, tmp_path, {}):
+            yielded.append(res["case"])
+    assert sorted(yielded) == sorted(r["case"] for r in rows)
+    assert max(ahead) <= 4 + 1  # submitted and not yet handed on (+1: the task just done, whose results come next)
