@@ -203,20 +203,23 @@ def _write_results(results, results_path: Path, classes, n: int, kept: list[dict
         w.writeheader()
         w.writerows(kept)
         counts: dict[str, int] = {"kept": len(kept)} if kept else {}
-        for i, res in enumerate(results, 1):
-            if order is None:
-                w.writerow(res)
-            else:
-                waiting[res["case"]] = res
-                while written < len(order) and order[written] in waiting:
-                    w.writerow(waiting.pop(order[written]))
-                    written += 1
-            f.flush()
-            key = res.get("verdict") if res["status"] == "ok" else "error"
-            counts[key] = counts.get(key, 0) + 1
-            detail = res.get("message") if res["status"] == "error" else \
-                " ".join(f"{c} {res[f'dice_{c}']:.3f}" for c in classes)
-            print(f"[{i}/{n}] {res['case']}: {key}  {detail}{_time_left(time.time() - t0, i, n)}",
-                  file=sys.stderr, flush=True)
+        try:
+            for i, res in enumerate(results, 1):
+                if order is None:
+                    w.writerow(res)
+                else:
+                    waiting[res["case"]] = res
+                    while written < len(order) and order[written] in waiting:
+                        w.writerow(waiting.pop(order[written]))
+                        written += 1
+                f.flush()
+                key = res.get("verdict") if res["status"] == "ok" else "error"
+                counts[key] = counts.get(key, 0) + 1
+                detail = res.get("message") if res["status"] == "error" else \
+                    " ".join(f"{c} {res[f'dice_{c}']:.3f}" for c in classes)
+                print(f"[{i}/{n}] {res['case']}: {key}  {detail}{_time_left(time.time() - t0, i, n)}",
+                      file=sys.stderr, flush=True)
+        finally:  # a batch stopped early (Ctrl-C) keeps the results that came before their turn too
+            w.writerows(waiting.values())
     print(f"{n + len(kept)} cases in {time.time() - t0:.1f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
           + f"; results in {results_path}", file=sys.stderr)

@@ -106,6 +106,21 @@ def test_batch_survives_bad_cases(files, random_pack, capsys):
     assert "1 error" in capsys.readouterr().err
 
 
+def test_results_csv_keeps_manifest_order_and_an_interrupted_batch_keeps_every_result(tmp_path, capsys):
+    from SegmentationQCLib.batch import _write_results
+
+    def results():  # b's result comes first (its rows shared a file with an earlier one), then Ctrl-C
+        yield {"case": "b", "status": "error", "message": "x"}
+        yield {"case": "a", "status": "error", "message": "y"}
+        yield {"case": "d", "status": "error", "message": "z"}
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _write_results(results(), tmp_path / "r.csv", ["LV"], 4, [], ["a", "b", "c", "d"])
+    assert [r["case"] for r in csv.DictReader(open(tmp_path / "r.csv"))] == ["a", "b", "d"]
+    assert "[1/4] b: error  x" in capsys.readouterr().err  # progress as results come
+
+
 def test_batch_resumes_keeping_what_the_previous_run_scored(files, random_pack, capsys, monkeypatch):
     from SegmentationQCLib.qc import QCEngine
 
