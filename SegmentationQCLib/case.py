@@ -493,9 +493,12 @@ def cine_phases(seg_path, class_values: dict[str, int] | None = None, structure:
     if not seg_path.exists():
         raise InputError(f"segmentation file not found: {seg_path}")
     seg = None if seg_path.is_dir() else _read_file(seg_path, "segmentation", files)[0]
-    if seg is None or seg.GetDimension() != 4 or seg.GetSize()[3] < 2:
-        raise InputError(f"{seg_path.name} is not a cine (4D) segmentation: give --ed-frame and --es-frame, "
-                         "or ED and ES files")
+    if seg is None:
+        raise InputError(f"ED and ES are found in a 4D segmentation file; for the cine series in {seg_path.name} "
+                         "give --ed-frame and --es-frame")
+    if seg.GetDimension() != 4 or seg.GetSize()[3] < 2:
+        raise InputError(f"{seg_path.name} is not a cine (4D) segmentation, so it holds no ED and ES to find: "
+                         "give the ES image and segmentation too (segqc ef ED_IMAGE ED_SEG ES_IMAGE ES_SEG)")
     values = class_values or file_labels(seg, seg_path)[0]
     if structure not in values:
         raise InputError(f"the labels ({values}) give no value for {structure}, which finds ED and ES")

@@ -328,7 +328,12 @@ def test_ejection_fraction_from_two_frames_of_a_cine_series(files, stack, random
     assert main(["ef", str(cine["image"]), str(cine["seg"]), str(files["image"]), *pack]) == 2
     assert "together, or neither" in capsys.readouterr().err
     assert main(["ef", str(files["image"]), str(files["truth"]), *pack]) == 2
-    assert "not a cine (4D) segmentation" in capsys.readouterr().err
+    assert "not a cine (4D) segmentation, so it holds no ED and ES to find: give the ES image" in capsys.readouterr().err
+    assert main(["ef", str(files["image"]), str(files["truth"]), "--ed-frame", "0", *pack]) == 2  # frames don't help
+    assert "give the ES image and segmentation too" in capsys.readouterr().err
+    os.mkdir(files["dir"] / "dicom_seg")  # a series in a folder: its frames must be named
+    assert main(["ef", str(files["image"]), str(files["dir"] / "dicom_seg"), *pack]) == 2
+    assert "for the cine series in dicom_seg give --ed-frame and --es-frame" in capsys.readouterr().err
 
 
 def test_cine_phases_are_the_labelled_frames_with_the_largest_and_smallest_lv(tmp_path, stack):
