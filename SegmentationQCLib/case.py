@@ -90,6 +90,22 @@ def parse_labels(text: str | None) -> dict[str, int] | None:
     return out
 
 
+def label_map(labels) -> dict[str, int] | None:
+    """The structures' label values from the Python API: a dict, a ``"LV=3,MYO=2,RV=1"`` string
+    (as ``--labels``) or None (each file's own); refused in one sentence unless every value is
+    a distinct whole number of 1 or more."""
+    if labels is None or isinstance(labels, str):
+        return parse_labels(labels)
+    bad = {k: v for k, v in dict(labels).items()
+           if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1}
+    if bad:
+        raise InputError(f"label values are whole numbers of 1 or more, as in {{'LV': 3, 'MYO': 2, 'RV': 1}}; "
+                         f"got {bad}")
+    if len(set(labels.values())) != len(labels):
+        raise InputError(f"two structures have the same label value: {dict(labels)}")
+    return {k: int(v) for k, v in labels.items()}
+
+
 def _read_nifti_permissive(path: Path) -> sitk.Image:
     """Read a NIfTI whose direction cosines ITK refuses, orthonormalising them (nibabel)."""
     import nibabel as nib
@@ -328,18 +344,21 @@ def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
             and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-3))
 
 
-def _label_array(seg: sitk.Image, path: Path) -> np.ndarray:
-    arr = sitk.GetArrayFromImage(seg)
+def _label_values(arr: np.ndarray, name: str) -> np.ndarray:
+    """A segmentation's array (of file or array ``name``) as uint16 labels; refused where it is not
+    a label map."""
     if np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)):
-            raise InputError(f"segmentation {path.name} contains NaN or infinite values")
+            raise InputError(f"segmentation {name} contains NaN or infinite values")
         r = np.rint(arr)
         if np.abs(arr - r).max() > 1e-3:
-            raise InputError(f"segmentation {path.name} holds non-integer values (e.g. {arr[np.abs(arr - r) > 1e-3].flat[0]:.3g}); "
+            raise InputError(f"segmentation {name} holds non-integer values (e.g. {arr[np.abs(arr - r) > 1e-3].flat[0]:.3g}); "
                              "give a label map, not probabilities")
         arr = r
+    elif not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+        raise InputError(f"segmentation {name} is not numeric ({arr.dtype})")
     if arr.min() < 0 or arr.max() > 65535:
-        raise InputError(f"segmentation {path.name} has label values outside 0-65535")
+        raise InputError(f"segmentation {name} has label values outside 0-65535")
     return arr.astype(np.uint16)
 
 
@@ -391,7 +410,7 @@ def case_from_images(img: sitk.Image, seg: sitk.Image, image_path: Path, seg_pat
     if not np.all(np.isfinite(arr)):
         warnings.append(f"{image_path.name}: NaN or infinite voxels were set to 0")
         arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
-    lab = _label_array(seg, seg_path)
+    lab = _label_values(sitk.GetArrayFromImage(seg), seg_path.name)
     present = {int(v) for v in np.unique(lab)} - {0}
     unknown = sorted(present - set(class_values.values()))
     if unknown:
@@ -418,9 +437,10 @@ def case_from_arrays(image: np.ndarray, labels: np.ndarray, spacing, class_value
     each array axis, e.g. a volume node's) the slices are laid out as for files
     (``inplane_layout``), else kept as stored. ``Case.to_input_order`` maps results back.
     """
-    image, labels = np.asarray(image), np.asarray(labels)
+    image, labels, class_values = np.asarray(image), np.asarray(labels), label_map(class_values)
     if image.shape != labels.shape:
         raise InputError(f"image {image.shape} and segmentation {labels.shape} arrays differ in shape")
+    labels = _label_values(labels, "array")
     if image.ndim == 2:
         image, labels, spacing = image[None], labels[None], (1.0,) + tuple(spacing)
     ax = find_slice_axis(spacing, image.shape)
@@ -472,7 +492,7 @@ def read_case(image_path, seg_path, class_values: dict[str, int] | None = None, 
     or the segmentation is a cine series (4D, or a DICOM folder of repeated slice positions);
     a 3D file is that frame already. ``files``: the files read so far, kept for the next frame
     (``_once``)."""
-    image_path, seg_path = Path(image_path), Path(seg_path)
+    image_path, seg_path, class_values = Path(image_path), Path(seg_path), label_map(class_values)
     img, w1 = read_image(image_path, "image", frame, files)
     w1 += _unit_spacing_note(img, image_path)
     seg, w2 = read_image(seg_path, "segmentation", frame, files)

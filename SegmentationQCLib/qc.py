@@ -138,14 +138,14 @@ def native_precisions(device: str) -> list[str]:
 class QCEngine:
     """Loads a pack's models once; ``check`` scores one case.
 
-    ``methods``: the estimators to run, the first one giving the reported Dice (default: the
-    card's ``default_methods``). ``slice`` always runs: its per-slice values drive the rebuild
+    ``methods``: the estimators to run, a list or a comma-separated string, the first one giving
+    the reported Dice (default: the card's ``default_methods``). ``slice`` always runs: its per-slice values drive the rebuild
     and, for methods without slice-level estimates, the flags.
     ``precision``: ``"bfloat16"`` runs the slice and error-map networks in bfloat16, on a CPU or
     CUDA GPU with native bfloat16 arithmetic only; ``"int8"`` runs the pack's int8 forms of them
-    (``quantized.py``), on x86 CPUs only. Both are faster on a CPU (docs/benchmark.md), their Dice
-    within about 0.01 of float32's, which stays the default so that every machine gives the same
-    answers. The manifold search and the 3D baseline stay in float32.
+    (``quantized.py``), on x86 CPUs with torch 2.4 or later. Both are faster on a CPU
+    (docs/benchmark.md), their Dice within about 0.01 of float32's, which stays the default so
+    that every machine gives the same answers. The manifold search and the 3D baseline stay in float32.
     """
 
     def __init__(self, pack: ModelPack | str | None = None, device: str | None = None, methods=None,
@@ -169,6 +169,8 @@ class QCEngine:
         self.available = ["slice"] + [m for m in ("errormap", "manifold", "direct3d") if self.pack.has(m)]
         if "fusion" in card and all(m in self.available for m in card["fusion"]["methods"]):
             self.available.append("fused")
+        if isinstance(methods, str):  # "errormap,slice", as --methods
+            methods = [m.strip() for m in methods.split(",") if m.strip()]
         self.methods = list(methods or card.get("default_methods", ["slice"]))
         bad = [m for m in self.methods if m not in self.available]
         if bad:

@@ -298,3 +298,32 @@ def test_a_picture_file_without_a_pixel_size_is_read_with_a_warning(tmp_path, st
     assert stored.spacing[1:] == pytest.approx((1.4, 1.4)) and not any("pixel size" in w for w in stored.warnings)
     unit = read_case(write(image, tmp_path / "unit.nii.gz", (1.0, 1.0, 1.0)), write(truth, tmp_path / "t.nii.gz", (1.0, 1.0, 1.0)))
     assert any("unit.nii.gz gives every voxel as exactly 1 x 1 x 1 mm" in w for w in unit.warnings)
+
+
+def test_python_api_labels_a_dict_or_a_string_and_refuses_what_is_not_a_label_value(files):
+    from SegmentationQCLib.case import label_map
+
+    assert label_map("LV=3,MYO=2,RV=1") == label_map({"LV": np.uint8(3), "MYO": 2, "RV": 1}) == {"LV": 3, "MYO": 2, "RV": 1}
+    assert label_map(None) is None
+    for bad, says in [({"LV": "3", "MYO": 2}, "whole numbers of 1 or more"), ({"LV": 0}, "whole numbers of 1 or more"),
+                      ({"LV": True}, "whole numbers"), ({"LV": 2.5}, "whole numbers"), ({"LV": 1, "RV": 1}, "same label value")]:
+        with pytest.raises(InputError, match=says):
+            label_map(bad)
+    # "3" would have left the LV empty, scored as missing, without a word
+    with pytest.raises(InputError, match="got {'LV': '3'}"):
+        read_case(files["image"], files["truth"], {"LV": "3", "MYO": 2, "RV": 1})
+    assert read_case(files["image"], files["truth"], "LV=3,MYO=2,RV=1").class_values == {"LV": 3, "MYO": 2, "RV": 1}
+
+
+def test_arrays_that_are_not_a_label_map_are_refused_as_files_are(stack):
+    from SegmentationQCLib.case import case_from_arrays
+
+    image, truth, spacing = stack
+    with pytest.raises(InputError, match="non-integer values .* not probabilities"):
+        case_from_arrays(image, truth * 0.5, spacing)
+    with pytest.raises(InputError, match="outside 0-65535"):
+        case_from_arrays(image, truth.astype(np.int16) - 1, spacing)
+    with pytest.raises(InputError, match="not numeric"):
+        case_from_arrays(image, truth.astype(str), spacing)
+    assert np.array_equal(case_from_arrays(image, truth.astype(np.float32), spacing).labels,
+                          case_from_arrays(image, truth, spacing).labels)

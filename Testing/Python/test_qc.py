@@ -170,3 +170,9 @@ def test_input_the_pack_cannot_judge_is_named_in_the_warnings(stack, random_pack
     extra = case_from_arrays(image, truth, spacing, {"LV": 3, "MYO": 2, "RV": 1, "LA": 4})
     assert input_notes(extra, pack) == [f"the label mapping names LA, which model pack {pack.name} does not score (it "
                                         "scores LV, MYO, RV): label values [4] are ignored"]
+
+
+def test_methods_as_a_comma_separated_string_as_on_the_command_line(random_pack):
+    assert QCEngine(random_pack, "cpu", "slice, ").methods == ["slice"]
+    with pytest.raises(InputError, match=r"method sliec is not available with model pack random \(available: slice\)"):
+        QCEngine(random_pack, "cpu", "slice,sliec")  # it had read the string's letters: "method s, l, i, c, e"
