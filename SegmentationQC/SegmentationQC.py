@@ -486,11 +486,11 @@ class SegmentationQCLogic(ScriptedLoadableModuleLogic):
         (``methods``: a list or a comma-separated string, the first giving the reported Dice;
         None or empty: the pack's default) and ``precision`` (``QCEngine``), loaded once and kept.
         A method the pack lacks, or a precision the device lacks, raises ``InputError``."""
-        names = methods.split(",") if isinstance(methods, str) else methods or []
-        key = (pack or "", device or "", tuple(m.strip() for m in names if m.strip()), precision)
-        if key not in self._engines:
-            from SegmentationQCLib.qc import QCEngine
+        from SegmentationQCLib.pack import method_list
+        from SegmentationQCLib.qc import QCEngine
 
+        key = (pack or "", device or "", tuple(method_list(methods)), precision)
+        if key not in self._engines:
             self._engines[key] = QCEngine(pack, device, list(key[2]) or None, precision)
         return self._engines[key]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import InputError
+from .pack import method_list
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,7 +43,7 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["float32", "bfloat16", "int8"], default="float32",
                    help="the networks' arithmetic (bfloat16: where the CPU or GPU has it natively, faster on CPUs; "
                         "int8: x86 CPUs, about twice as fast)")
-    p.add_argument("--methods", type=_methods, metavar="M[,M…]",
+    p.add_argument("--methods", type=method_list, metavar="M[,M…]",
                    help="estimators to run, the first giving the reported Dice: slice, errormap, manifold, direct3d, "
                         "fused (default: the model pack's)")
     p.add_argument("--flag-on", choices=["dice", "upper"], default="dice",
@@ -65,10 +66,6 @@ def count(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {text!r}")
     return n
-
-
-def _methods(text: str) -> list[str]:
-    return [m.strip() for m in text.split(",") if m.strip()]
 
 
 def parser() -> argparse.ArgumentParser:

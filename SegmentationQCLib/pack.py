@@ -96,6 +96,12 @@ class ModelPack:
         return net.to(device).eval()
 
 
+def method_list(methods) -> list[str]:
+    """Estimator names from a list or a comma-separated string (``--methods``); empty for None."""
+    names = methods.split(",") if isinstance(methods, str) else methods or []
+    return [m.strip() for m in names if m.strip()]
+
+
 def list_packs() -> list[str]:
     return sorted(p.name for p in PACKS_DIR.iterdir() if (p / "card.json").exists()) if PACKS_DIR.exists() else []
 

@@ -19,7 +19,7 @@ from .errors import InputError
 from .inference import BFloat16, channel_argmax, channels_last, flip_mean, native_bfloat16, optimise
 from .intervals import bounds, scale
 from .methods import direct3d_estimate, errormap_estimates, finish, manifold_estimates
-from .pack import ModelPack, load_pack
+from .pack import ModelPack, load_pack, method_list
 from .preprocess import inside_roi, model_input, normalise, roi_centre, roi_theta, sample, to_native
 from .quantized import INT8_TORCH, native_int8
 from .slicenet import AREA_UNIT
@@ -169,9 +169,7 @@ class QCEngine:
         self.available = ["slice"] + [m for m in ("errormap", "manifold", "direct3d") if self.pack.has(m)]
         if "fusion" in card and all(m in self.available for m in card["fusion"]["methods"]):
             self.available.append("fused")
-        if isinstance(methods, str):  # "errormap,slice", as --methods
-            methods = [m.strip() for m in methods.split(",") if m.strip()]
-        self.methods = list(methods or card.get("default_methods", ["slice"]))
+        self.methods = method_list(methods) or list(card.get("default_methods", ["slice"]))
         bad = [m for m in self.methods if m not in self.available]
         if bad:
             raise InputError(f"method {', '.join(bad)} is not available with model pack {self.pack.name} "
