@@ -519,7 +519,7 @@ def cine_phases(seg_path, class_values: dict[str, int] | None = None, structure:
     if seg.GetDimension() != 4 or seg.GetSize()[3] < 2:
         raise InputError(f"{seg_path.name} is not a cine (4D) segmentation, so it holds no ED and ES to find: "
                          "give the ES image and segmentation too (segqc ef ED_IMAGE ED_SEG ES_IMAGE ES_SEG)")
-    values = class_values or file_labels(seg, seg_path)[0]
+    values = label_map(class_values) or file_labels(seg, seg_path)[0]
     if structure not in values:
         raise InputError(f"the labels ({values}) give no value for {structure}, which finds ED and ES")
     arr = sitk.GetArrayFromImage(seg)  # (T, K, J, I)

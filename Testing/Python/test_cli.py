@@ -350,6 +350,7 @@ def test_cine_phases_are_the_labelled_frames_with_the_largest_and_smallest_lv(tm
     assert cine_phases(tmp_path / "s.nii.gz") == (3, 1)
     assert cine_phases(tmp_path / "s.nii.gz", structure="MYO") == (1, 3)  # the structure asked for: more MYO on frame 1
     assert cine_phases(tmp_path / "s.nii.gz", {"LV": 2, "MYO": 3, "RV": 1}) == (1, 3)  # LV read as label 2
+    assert cine_phases(tmp_path / "s.nii.gz", "LV=2,MYO=3,RV=1") == (1, 3)  # as --labels writes it
     sitk.WriteImage(sitk.JoinSeries([sitk.GetImageFromArray(f) for f in frames[2:4]]), str(tmp_path / "one.nii.gz"))
     with pytest.raises(InputError, match="labels 1 of its 2 frames"):
         cine_phases(tmp_path / "one.nii.gz")
