@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,28 +83,29 @@ def parse_labels(text: str | None) -> dict[str, int] | None:
             out[name.strip()] = int(value)
         except ValueError:
             raise InputError(f"--labels expects NAME=VALUE pairs such as LV=3,MYO=2,RV=1, got {text!r}") from None
-    if min(out.values()) < 1:
-        raise InputError(f"--labels gives a structure the value 0 or less, but 0 is the background and label values "
-                         f"are positive: {text!r}")
-    if len(set(out.values())) != len(out):
-        raise InputError(f"--labels gives two structures the same label value: {text!r}")
-    return out
+    return _checked_values(out, text)
 
 
 def label_map(labels) -> dict[str, int] | None:
     """The structures' label values from the Python API: a dict, a ``"LV=3,MYO=2,RV=1"`` string
-    (as ``--labels``) or None (each file's own); refused in one sentence unless every value is
-    a distinct whole number of 1 or more."""
+    (as ``--labels``) or None (each file's own)."""
     if labels is None or isinstance(labels, str):
         return parse_labels(labels)
-    bad = {k: v for k, v in dict(labels).items()
-           if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1}
-    if bad:
-        raise InputError(f"label values are whole numbers of 1 or more, as in {{'LV': 3, 'MYO': 2, 'RV': 1}}; "
-                         f"got {bad}")
-    if len(set(labels.values())) != len(labels):
-        raise InputError(f"two structures have the same label value: {dict(labels)}")
-    return {k: int(v) for k, v in labels.items()}
+    if not isinstance(labels, Mapping):
+        raise InputError(f"labels are a dict such as {{'LV': 3, 'MYO': 2, 'RV': 1}} or a string such as "
+                         f"'LV=3,MYO=2,RV=1', not {type(labels).__name__}")
+    return _checked_values(dict(labels), dict(labels))
+
+
+def _checked_values(values: dict, given) -> dict[str, int]:
+    """``values`` as ints, refused in one sentence unless they are distinct whole numbers of 1 or
+    more (``given``: what the user wrote)."""
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values.values()):
+        raise InputError(f"label values are whole numbers of 1 or more (0 is the background), as in "
+                         f"LV=3,MYO=2,RV=1; got {given!r}")
+    if len(set(values.values())) != len(values):
+        raise InputError(f"two structures have the same label value: {given!r}")
+    return {k: int(v) for k, v in values.items()}
 
 
 def _read_nifti_permissive(path: Path) -> sitk.Image:

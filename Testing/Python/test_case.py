@@ -310,7 +310,9 @@ def test_python_api_labels_a_dict_or_a_string_and_refuses_what_is_not_a_label_va
         with pytest.raises(InputError, match=says):
             label_map(bad)
     # "3" would have left the LV empty, scored as missing, without a word
-    with pytest.raises(InputError, match="got {'LV': '3'}"):
+    with pytest.raises(InputError, match="not list"):
+        label_map([("LV", 3)])
+    with pytest.raises(InputError, match="got {'LV': '3', 'MYO': 2, 'RV': 1}"):
         read_case(files["image"], files["truth"], {"LV": "3", "MYO": 2, "RV": 1})
     assert read_case(files["image"], files["truth"], "LV=3,MYO=2,RV=1").class_values == {"LV": 3, "MYO": 2, "RV": 1}
 
