@@ -132,13 +132,11 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
         print(f"Dask cluster: {client.dashboard_link}", file=sys.stderr)
         engine_args = (str(engine.pack.path), device, tuple(methods) if methods else None, precision)
         results = map_rows(client, rows, engine_args, class_values, out_dir.resolve(), flagging)
-    else:
-        # rows sharing files one after another, so that each file is read once; written in manifest order
+    else:  # rows sharing files one after another, so that each file is read once
         results = check_rows([r for g in file_groups(rows, max(1, len(rows))) for r in g], engine, class_values,
                              out_dir, flagging)
     try:
-        _write_results(results, results_path, engine.pack.classes, len(rows), kept_in_order,
-                       None if client is not None else [r["case"] for r in rows])
+        _write_results(results, results_path, engine.pack.classes, len(rows), kept_in_order)
     finally:
         if client is not None:
             client.close()
@@ -193,33 +191,23 @@ def _time_left(elapsed: float, done: int, n: int) -> str:
     return f"  (about {h} h {m:02d} min left)" if h else f"  (about {m} min {left % 60:02d} s left)"
 
 
-def _write_results(results, results_path: Path, classes, n: int, kept: list[dict], order: list | None) -> None:
-    """results.csv: the ``kept`` rows of a previous run, then the ``n`` new results, in the
-    ``order`` of their case names (as they come where None); progress as they come."""
+def _write_results(results, results_path: Path, classes, n: int, kept: list[dict]) -> None:
+    """results.csv: the ``kept`` rows of a previous run, then the ``n`` new results as they come,
+    each written at once so that a batch stopped any way can be resumed from it."""
     t0 = time.time()
-    waiting, written = {}, 0  # results that came before those of rows above them; rows written
     with open(results_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=csv_columns(classes), extrasaction="ignore")
         w.writeheader()
         w.writerows(kept)
         counts: dict[str, int] = {"kept": len(kept)} if kept else {}
-        try:
-            for i, res in enumerate(results, 1):
-                if order is None:
-                    w.writerow(res)
-                else:
-                    waiting[res["case"]] = res
-                    while written < len(order) and order[written] in waiting:
-                        w.writerow(waiting.pop(order[written]))
-                        written += 1
-                f.flush()
-                key = res.get("verdict") if res["status"] == "ok" else "error"
-                counts[key] = counts.get(key, 0) + 1
-                detail = res.get("message") if res["status"] == "error" else \
-                    " ".join(f"{c} {res[f'dice_{c}']:.3f}" for c in classes)
-                print(f"[{i}/{n}] {res['case']}: {key}  {detail}{_time_left(time.time() - t0, i, n)}",
-                      file=sys.stderr, flush=True)
-        finally:  # a batch stopped early (Ctrl-C) keeps the results that came before their turn too
-            w.writerows(waiting.values())
+        for i, res in enumerate(results, 1):
+            w.writerow(res)
+            f.flush()
+            key = res.get("verdict") if res["status"] == "ok" else "error"
+            counts[key] = counts.get(key, 0) + 1
+            detail = res.get("message") if res["status"] == "error" else \
+                " ".join(f"{c} {res[f'dice_{c}']:.3f}" for c in classes)
+            print(f"[{i}/{n}] {res['case']}: {key}  {detail}{_time_left(time.time() - t0, i, n)}",
+                  file=sys.stderr, flush=True)
     print(f"{n + len(kept)} cases in {time.time() - t0:.1f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
           + f"; results in {results_path}", file=sys.stderr)

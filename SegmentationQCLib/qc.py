@@ -139,8 +139,8 @@ class QCEngine:
     """Loads a pack's models once; ``check`` scores one case.
 
     ``methods``: the estimators to run, a list or a comma-separated string, the first one giving
-    the reported Dice (default: the card's ``default_methods``). ``slice`` always runs: its per-slice values drive the rebuild
-    and, for methods without slice-level estimates, the flags.
+    the reported Dice (default: the card's ``default_methods``). ``slice`` always runs: its
+    per-slice values drive the rebuild and, for methods without slice-level estimates, the flags.
     ``precision``: ``"bfloat16"`` runs the slice and error-map networks in bfloat16, on a CPU or
     CUDA GPU with native bfloat16 arithmetic only; ``"int8"`` runs the pack's int8 forms of them
     (``quantized.py``), on x86 CPUs with torch 2.4 or later. Both are faster on a CPU
