@@ -94,7 +94,8 @@ def label_map(labels) -> dict[str, int] | None:
     if not isinstance(labels, Mapping):
         raise InputError(f"labels are a dict such as {{'LV': 3, 'MYO': 2, 'RV': 1}} or a string such as "
                          f"'LV=3,MYO=2,RV=1', not {type(labels).__name__}")
-    return _checked_values(dict(labels), dict(labels))
+    labels = dict(labels)
+    return _checked_values(labels, labels)
 
 
 def _checked_values(values: dict, given) -> dict[str, int]:
