@@ -44,7 +44,7 @@ def errormap_estimates(truth_prob: np.ndarray, onehot: np.ndarray, z_out_roi: np
 @torch.no_grad()
 def encode_labels(labels: torch.Tensor, values) -> torch.Tensor:
     """(N, 1, h, w) label values -> (N, h, w) class index (0 background, c + 1 for values[c])."""
-    idx = torch.zeros(labels.shape[0], *labels.shape[2:], dtype=torch.long)
+    idx = torch.zeros(labels.shape[0], *labels.shape[2:], dtype=torch.long, device=labels.device)
     for c, v in enumerate(values):
         idx[labels[:, 0] == v] = c + 1
     return idx

@@ -60,7 +60,7 @@ def fit(model: torch.nn.Module, out: Path, steps: int, lr: float, seed: int,
                 ev = evaluate(model)
             if sign * ev[score] > best:
                 best = sign * ev[score]
-                torch.save(model.state_dict(), out / "best.pt")
+                torch.save({k: v.cpu() for k, v in model.state_dict().items()}, out / "best.pt")  # loads without a GPU
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                         "step": step, "best": best, "rng": rng}, out / "last.pt")
             line = {"step": step, "loss": float(np.mean(run)), "val": ev, "minutes": round((time.time() - t0) / 60, 2)}

@@ -1,6 +1,6 @@
 """The QC training set: graded segmentations of each ACDC volume, as a slice bank.
 
-    python training/qcset.py [--zoo training/runs/zoo] [--out training/runs/qcset] [--seed 0]
+    python training/qcset.py [--zoo training/runs/zoo] [--out training/runs/qcset] [--seed 0] [--splits val,train]
 
 For every volume: the manual labels, mildly jittered labels (a second rater), structural
 failures of both, every zoo segmentation of it (made by segmenters that never trained on
@@ -126,11 +126,14 @@ def main() -> None:
     ap.add_argument("--zoo", type=Path, default=here / "runs" / "zoo")
     ap.add_argument("--out", type=Path, default=here / "runs" / "qcset")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--splits", default="val,train", help="which splits to build (two processes can build one each)")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     train_p, val_p = acdc.split(seed=a.seed)
     zoo = _zoo_for(a.zoo)
     for name, patients, seed in (("val", val_p, a.seed + 7), ("train", train_p, a.seed + 11)):
+        if name not in a.splits.split(","):
+            continue
         t0 = time.time()
         data = build_split(patients, zoo, np.random.default_rng(seed))
         np.savez(a.out / f"{name}.npz", **data)

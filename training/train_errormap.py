@@ -35,8 +35,8 @@ from SegmentationQCLib.inference import flip_mean  # noqa: E402
 from SegmentationQCLib.preprocess import model_input  # noqa: E402
 
 
-def batch(d, idx, rng, augment):
-    xi, xs, xg = sample_rois(d, idx, rng, augment)
+def batch(d, idx, rng, augment, device="cpu"):
+    xi, xs, xg = sample_rois(d, idx, rng, augment, device=device)
     return model_input(xi, xs, VALUES), to_index(xg), (xs != xg).float()
 
 
@@ -78,8 +78,8 @@ def main() -> None:
     val = []
     for i in range(0, len(vidx), 100):
         j = vidx[i:i + 100]
-        x, truth, err = batch(va, j, vrng, False)
-        val.append((x.to(dev), truth.to(dev), err.to(dev), torch.from_numpy(va["dice"][j] < 0.7)))
+        x, truth, err = batch(va, j, vrng, False, dev)
+        val.append((x, truth, err, torch.from_numpy(va["dice"][j] < 0.7).to(dev)))
 
     teacher = None
     if a.distil:
@@ -88,10 +88,9 @@ def main() -> None:
         teacher.load_state_dict(state)
 
     def train_loss(model, rng):
-        x, truth, _ = batch(tr, rng.choice(len(p), a.batch, p=p), rng, True)
-        x = x.to(dev)
+        x, truth, _ = batch(tr, rng.choice(len(p), a.batch, p=p), rng, True, dev)
         logits = model(x)
-        loss = loss_fn(logits, truth.to(dev))
+        loss = loss_fn(logits, truth)
         if teacher is not None:
             with torch.no_grad():
                 q = flip_mean(lambda t: torch.softmax(teacher(t), 1), x, [(3,)], maps=True)

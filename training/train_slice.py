@@ -61,28 +61,28 @@ def roi_for(centre, rng: np.random.Generator, augment: bool, roi: int = ROI, pix
 
 
 def sample_rois(d: dict, idx: np.ndarray, rng: np.random.Generator, augment: bool, roi: int = ROI,
-                pixel_mm: float = PIXEL_MM):
+                pixel_mm: float = PIXEL_MM, device: str = "cpu"):
     """(image, segmentation, truth) ROIs (B, 1, roi, roi) at ``pixel_mm`` for samples ``idx``,
-    augmented or not (the bank's slices have 1.5 mm pixels)."""
+    augmented or not (the bank's slices have 1.5 mm pixels), sampled on ``device``."""
     n = len(idx)
     use_att = (d["attacked_id"][idx] >= 0) & (rng.random(n) < 0.5) if augment else np.zeros(n, bool)
     img_id = np.where(use_att, d["attacked_id"][idx], d["image_id"][idx])
-    img = torch.from_numpy(d["images"][img_id].astype(np.float32) / 255)[:, None]
-    seg = torch.from_numpy(d["segs"][d["seg_id"][idx]].astype(np.float32))[:, None]
-    gt = torch.from_numpy(d["segs"][d["truth_id"][idx]].astype(np.float32))[:, None]
-    theta = torch.stack([roi_for(c, rng, augment, roi, pixel_mm) for c in d["centre"][idx]])
+    img = torch.from_numpy(d["images"][img_id]).to(device)[:, None].float() / 255
+    labels = torch.from_numpy(np.stack([d["segs"][d["seg_id"][idx]], d["segs"][d["truth_id"][idx]]], 1))
+    theta = torch.stack([roi_for(c, rng, augment, roi, pixel_mm) for c in d["centre"][idx]]).to(device)
     xi = sample(img, theta, roi, "bilinear")
-    xs = sample(seg, theta, roi, "nearest")
-    xg = sample(gt, theta, roi, "nearest")
+    xs, xg = sample(labels.to(device).float(), theta, roi, "nearest").split(1, 1)
     if augment:
-        g = torch.from_numpy(np.exp(rng.normal(0, 0.25, (n, 1, 1, 1)))).float()
-        xi = (xi.clamp(0, 1) ** g) * torch.from_numpy(rng.uniform(0.85, 1.15, (n, 1, 1, 1))).float()
-        xi = (xi + torch.randn_like(xi) * torch.from_numpy(rng.uniform(0, 0.04, (n, 1, 1, 1))).float()).clamp(0, 1)
+        def draw(values):
+            return torch.from_numpy(values).float().to(device)
+        g = draw(np.exp(rng.normal(0, 0.25, (n, 1, 1, 1))))
+        xi = (xi.clamp(0, 1) ** g) * draw(rng.uniform(0.85, 1.15, (n, 1, 1, 1)))
+        xi = (xi + torch.randn_like(xi) * draw(rng.uniform(0, 0.04, (n, 1, 1, 1)))).clamp(0, 1)
     return xi, xs, xg
 
 
-def make_batch(d: dict, idx: np.ndarray, rng: np.random.Generator, augment: bool):
-    xi, xs, xg = sample_rois(d, idx, rng, augment)
+def make_batch(d: dict, idx: np.ndarray, rng: np.random.Generator, augment: bool, device: str = "cpu"):
+    xi, xs, xg = sample_rois(d, idx, rng, augment, device=device)
     return model_input(xi, xs, VALUES), targets(xs, xg)
 
 
@@ -113,12 +113,11 @@ def main() -> None:
     p = balanced_p(tr["dice"])
     vrng = np.random.default_rng(a.seed + 99)
     vidx = vrng.choice(len(va["dice"]), size=min(a.val_samples, len(va["dice"])), replace=False, p=balanced_p(va["dice"]))
-    val = [make_batch(va, vidx[i:i + 200], vrng, False) for i in range(0, len(vidx), 200)]
-    val = [(x.to(dev), [t.to(dev) for t in tg]) for x, tg in val]
+    val = [make_batch(va, vidx[i:i + 200], vrng, False, dev) for i in range(0, len(vidx), 200)]
 
     def train_loss(model, rng):
-        x, tgt = make_batch(tr, rng.choice(len(p), a.batch, p=p), rng, True)
-        return loss_fn(model(x.to(dev)), [t.to(dev) for t in tgt])
+        x, tgt = make_batch(tr, rng.choice(len(p), a.batch, p=p), rng, True, dev)
+        return loss_fn(model(x), tgt)
 
     torch.manual_seed(a.seed)
     model = SliceQCNet(n_classes=len(VALUES), width=a.width).to(dev)
