@@ -1,10 +1,10 @@
 """Assemble the bundled model pack from the trained models, calibrated on validation.
 
     python training/make_pack.py [--out SegmentationQCLib/packs/acdc-cardiac] [--reuse-rows] [--fit-on segmenters|all]
-                                 [--errormap-run NAME]
+                                 [--slice-run NAME] [--errormap-run NAME]
 
 Takes ``runs/slice/best.pt`` and, when trained, ``runs/errormap``, ``runs/vae`` and
-``runs/direct3d``. On the validation patients it decides test-time flips of the slice network
+``runs/direct3d`` (``--slice-run``/``--errormap-run``: those networks from other run folders). On the validation patients it decides test-time flips of the slice network
 (kept only if they lower the slice-Dice MAE by TTA_MIN_GAIN) and of the error-map network
 (ERRORMAP_FLIPS, kept if they lower its in-domain volume-Dice MAE), lists the structures every
 training volume has (``always_present``: missing from a whole segmentation, their volume Dice is
@@ -238,6 +238,8 @@ def main() -> None:
     ap.add_argument("--fit-on", default="segmenters", choices=["segmenters", "all"],
                     help="validation cases the fused methods' recalibration and the fusion are fitted on: the "
                          "segmenters' outputs, or all in-domain cases (with the synthetic failures; packs up to 1.3.0)")
+    ap.add_argument("--slice-run", help="the slice network from training/runs/NAME instead of runs/slice "
+                                         "(e.g. slice_gpu, training/README.md)")
     ap.add_argument("--errormap-run", help="the error-map network from training/runs/NAME instead of runs/errormap "
                                             "(e.g. errormap_distil, docs/benchmark.md)")
     a = ap.parse_args()
@@ -246,7 +248,7 @@ def main() -> None:
     split = json.loads((a.zoo / "split.json").read_text())
     previous_dir = a.out if (a.out / "card.json").exists() else BUNDLED  # a new folder starts from the bundled pack
     previous = json.loads((previous_dir / "card.json").read_text()) if (previous_dir / "card.json").exists() else {}
-    slice_run = RUNS / MODELS["slice"][0] / "config.json"
+    slice_run = RUNS / (a.slice_run or MODELS["slice"][0]) / "config.json"
     seed = json.loads(slice_run.read_text())["seed"] if slice_run.exists() else previous["training"]["seed"]
     card = {
         "name": "acdc-cardiac", "version": "1.7.0", "date": datetime.date.today().isoformat(),
@@ -268,7 +270,8 @@ def main() -> None:
                                   " training/runs/errormap_ft1/best.pt --lr 1e-3 --steps 4000 && python training/train_vae.py"
                                   " && python training/train_direct3d.py && python training/make_pack.py"},
     }
-    add_models(card, a.out, previous, previous_dir, {"errormap": a.errormap_run} if a.errormap_run else None)
+    runs = {name: run for name, run in (("slice", a.slice_run), ("errormap", a.errormap_run)) if run}
+    add_models(card, a.out, previous, previous_dir, runs)
     card.update(anatomy(split["train"]))
 
     def engine(methods):
