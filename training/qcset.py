@@ -128,11 +128,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--splits", default="val,train", help="which splits to build (two processes can build one each)")
     a = ap.parse_args()
+    splits = a.splits.split(",")
+    if not splits or set(splits) - {"val", "train"}:
+        ap.error(f"--splits takes val, train or both, not {a.splits!r}")
     a.out.mkdir(parents=True, exist_ok=True)
     train_p, val_p = acdc.split(seed=a.seed)
     zoo = _zoo_for(a.zoo)
     for name, patients, seed in (("val", val_p, a.seed + 7), ("train", train_p, a.seed + 11)):
-        if name not in a.splits.split(","):
+        if name not in splits:
             continue
         t0 = time.time()
         data = build_split(patients, zoo, np.random.default_rng(seed))
