@@ -83,6 +83,8 @@ def add_models(card: dict, out: Path, previous: dict, previous_dir: Path, runs: 
     for name, (run, file, arch) in MODELS.items():
         run = (runs or {}).get(name, run)
         best = RUNS / run / "best.pt"
+        if name in (runs or {}) and not best.exists():  # asked for by name: a typo must not keep the pack's
+            raise SystemExit(f"make_pack.py: no trained {name} network in {RUNS / run} (best.pt)")
         if best.exists():
             cfg = json.loads((RUNS / run / "config.json").read_text())
             shutil.copy(best, out / file)

@@ -111,3 +111,11 @@ def test_models_come_from_the_run_asked_for_with_the_weights_they_started_from(m
     assert entry["trained"]["init_sha256"] == entry["trained"]["distil_sha256"] == make_pack.sha256(runs / "teacher" / "best.pt")
     make_pack.add_models(card, out, {}, out)
     assert (out / "error_map.pt").read_bytes() == b"plain"
+
+
+def test_a_run_asked_for_by_name_must_exist(monkeypatch, tmp_path):
+    monkeypatch.setattr(make_pack, "RUNS", tmp_path / "runs")
+    (tmp_path / "pack").mkdir()
+    with pytest.raises(SystemExit) as e:
+        make_pack.add_models({"models": {}}, tmp_path / "pack", {}, tmp_path / "pack", {"slice": "slice_gpu"})
+    assert str(e.value) == f"make_pack.py: no trained slice network in {tmp_path / 'runs' / 'slice_gpu'} (best.pt)"
