@@ -207,7 +207,7 @@ class Correction:
     rebuilt: list[tuple[int, str]] = field(default_factory=list)  # (slice, structure) pairs rebuilt
     not_rebuilt: list[tuple[int, str]] = field(default_factory=list)  # flagged, not repaired: an end slice or a long run
     measurements: dict = field(default_factory=dict)  # name -> {"measured", "corrected", "neighbour_mean", "unit"}
-    kept: list[int] = field(default_factory=list)  # flagged slices kept as they are: they agree with their neighbours
+    kept: list[int] = field(default_factory=list)  # flagged slices kept as they are: they fit their neighbours, or a rebuild scored no higher
     areas: np.ndarray | None = None  # (S, K) areas (pixels) of the corrected segmentation: the corrected measurements
     neighbour_areas: np.ndarray | None = None  # (S, K) areas of the paper's correction (corrected_structure_areas)
 
@@ -354,14 +354,34 @@ def repairs(result, groups=CARDIAC_GROUPS) -> np.ndarray:
     return repair_flags(flags, result.classes, groups, dice=result.slice_dice)
 
 
+def keep_better(case, result, labels: np.ndarray, rebuilt: list, engine) -> tuple[np.ndarray, list, list[int]]:
+    """``labels`` with each rebuilt slice put back as the case has it where ``engine`` does not score
+    the rebuild higher (mean predicted Dice of the structures rebuilt on it) than ``result`` scored the
+    original; the rebuilt pairs left, and the slices put back."""
+    after = engine.check(dataclasses.replace(case, labels=labels)).slice_dice
+    col = {c: k for k, c in enumerate(result.classes)}
+    labels, undone = labels.copy(), []
+    for i in sorted({i for i, _ in rebuilt}):
+        ks = [col[c] for j, c in rebuilt if j == i]
+        new, old = after[i, ks], result.slice_dice[i, ks]
+        both = ~np.isnan(new) & ~np.isnan(old)  # nothing to compare: the rebuild stands
+        if both.any() and new[both].mean() <= old[both].mean():
+            labels[i] = case.labels[i]
+            undone.append(int(i))
+    return labels, [(i, c) for i, c in rebuilt if i not in undone], undone
+
+
 def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
-            realign_agree: float | None = REALIGN_AGREE, engine=None) -> Correction:
+            realign_agree: float | None = REALIGN_AGREE, engine=None, sizes_from_image: bool = True,
+            verify: bool = True) -> Correction:
     """Rebuild the slices ``result`` flags and correct the measurements; the case is not changed.
     ``use_surrogate``: let the result's surrogate guide the rebuild where it agrees.
     ``realign_agree``: the agreement a flagged slice's own segmentation, moved and relabelled,
     needs with its neighbours to be kept (``realigned_slices``); None interpolates every slice.
-    ``engine``: the ``QCEngine`` that checked the case; with an error-map model, the interpolated
-    slices are rebuilt again at ``image_sizes``, from the areas the network expects on them.
+    ``engine``: the ``QCEngine`` that checked the case; with an error-map model and ``sizes_from_image``,
+    the interpolated slices are rebuilt again at ``image_sizes``, from the areas the network expects on
+    them; with ``verify``, a rebuilt slice the engine does not score higher than the original is put
+    back as it was and listed as kept (``keep_better``).
     The corrected measurements are the corrected segmentation's; ``neighbour_mean`` is the paper's."""
     classes, repair = result.classes, repairs(result, groups)  # its own repair flags: passed on unchanged
     values = [case.class_values[c] for c in classes]
@@ -373,15 +393,19 @@ def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
 
     labels, rebuilt = rebuild()
     interpolated = sorted({i for i, _ in rebuilt} - set(realigned))
-    if interpolated and getattr(engine, "error_model", None) is not None:
+    if interpolated and sizes_from_image and getattr(engine, "error_model", None) is not None:
         expected = engine.expected_areas(dataclasses.replace(case, labels=labels), interpolated)
         own = slice_areas(labels[interpolated], values)
         labels, rebuilt = rebuild(dict(zip(interpolated, image_sizes(own, expected))))
+    undone = []
+    if rebuilt and engine is not None and verify:
+        labels, rebuilt, undone = keep_better(case, result, labels, rebuilt, engine)
     left = group_flags(result.flags, classes, groups) & ~repair
     moved = {i for i, _ in rebuilt}
     areas = slice_areas(labels, values)
     neighbour = corrected_structure_areas(result.seg_area, repair, classes, groups, realigned)
     return Correction(labels=labels, rebuilt=rebuilt,
                       not_rebuilt=[(int(i), classes[k]) for i, k in zip(*np.nonzero(left))],
-                      kept=sorted(i for i in realigned if i not in moved), areas=areas, neighbour_areas=neighbour,
+                      kept=sorted({i for i in realigned if i not in moved} | set(undone)), areas=areas,
+                      neighbour_areas=neighbour,
                       measurements=volumes(result.seg_area, areas, classes, case.spacing, neighbour))

@@ -2,7 +2,7 @@
 
     python training/benchmark_correction.py [--pack acdc-cardiac] [--exclude-ends 1] [--thresholds LV=0.4,MYO=0.4,RV=0.2]
                                             [--perfect-flags] [--repeats 3] [--split validation|training]
-                                            [--realign 0.7[,0,0.6,...]] [--no-image-sizes]
+                                            [--realign 0.7[,0,0.6,...]] [--no-image-sizes] [--no-verify]
 
 For each validation volume, a good segmentation (the best training-family segmenter's clean
 output when every structure's Dice is >= 0.8, else the manual labels with a second rater's
@@ -14,7 +14,8 @@ several values print a sweep) away from the validation patients. Printed per str
 and relative volume error (RVE) without damage, with damage, after measurement-level correction
 (areas of flagged slices from their neighbours, the paper's) and after mask-level correction (the
 rebuilt slices of ``segqc correct``, whose volumes are its corrected measurements; sized from the
-neighbours and the image, or from the neighbours only with ``--no-image-sizes``), and the ratio of corrected to undamaged RVE with a 95 % bootstrap interval over
+neighbours and the image, or from the neighbours only with ``--no-image-sizes``; a rebuilt slice the
+engine does not score above the original put back, unless ``--no-verify``), and the ratio of corrected to undamaged RVE with a 95 % bootstrap interval over
 the patients; the Dice of rebuilt slices; how
 often the damaged slice was flagged, and how often slices of the undamaged segmentation were:
 all of them, and those whose true Dice is >= 0.7 (an undamaged slice of a segmenter's output
@@ -133,7 +134,9 @@ def main() -> None:
     ap.add_argument("--split", default="validation", choices=["validation", "training"],
                     help="the patients whose volumes are damaged (training: to tune the repair away from validation)")
     ap.add_argument("--no-image-sizes", action="store_true",
-                    help="rebuild at the neighbours' interpolated areas only (correct() without the engine)")
+                    help="rebuild at the neighbours' interpolated areas only")
+    ap.add_argument("--no-verify", action="store_true",
+                    help="keep every rebuilt slice, also where the engine does not score it above the original")
     ap.add_argument("--perfect-flags", action="store_true",
                     help="flag exactly the damaged slice (every structure): what the repair itself can do")
     a = ap.parse_args()
@@ -147,7 +150,8 @@ def main() -> None:
     rows, undamaged = [], []  # undamaged: per volume, RVE as it is and repaired (each realign agreement)
     ef_areas = {}  # (patient, phase) -> structure volumes (pixels): truth, undamaged, repaired, damaged copies
     def fixed(case, res, t):
-        return correct(case, res, realign_agree=t, engine=None if a.no_image_sizes else engine)
+        return correct(case, res, realign_agree=t, engine=engine, sizes_from_image=not a.no_image_sizes,
+                       verify=not a.no_verify)
     sweep = [REALIGN_AGREE] if a.realign is None else [float(x) or None for x in a.realign.split(",")]
     for p in (val if a.split == "validation" else train):
         for v in acdc.load_patient(p):
@@ -203,7 +207,7 @@ def main() -> None:
                     "false_flags": (res_good.flags & ok).sum(0), "ok": ok.sum(0),
                     "false_any": (res_good.flags.any(1) & ok.all(1)).sum(), "ok_any": ok.all(1).sum()})
     print(f"# One wrong mid-ventricular slice, {len(rows)} damaged copies of {len(rows) // a.repeats} {a.split} volumes "
-          f"(realign {sweep[0]}, exclude_ends={a.exclude_ends}, flag_on={a.flag_on}, {'perfect flags' if a.perfect_flags else 'thresholds'} "
+          f"(realign {sweep[0]}, exclude_ends={a.exclude_ends}, flag_on={a.flag_on}, verify={not a.no_verify}, {'perfect flags' if a.perfect_flags else 'thresholds'} "
           f"{engine.pack.card['thresholds']['slice_flag']}, dip {engine.pack.card['thresholds'].get('slice_dip')}); damages: "
           + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in DAMAGES) + "\n")
     print("| structure | Dice no damage | Dice damaged | Dice corrected (mask) | RVE no damage | RVE damaged "

@@ -223,7 +223,7 @@ def test_correct_sizes_interpolated_slices_from_the_neighbours_and_the_image(sta
     expected = np.zeros((len(seg), 3))
     expected[4] = interpolated * [0.8, 0.8, 2 * IMAGE_AGREE]  # the RV disagrees: its interpolated area is kept
     engine = _Engine(expected)
-    sized = correct(case, result, engine=engine)
+    sized = correct(case, result, engine=engine, verify=False)
     assert [slices for _, slices in engine.asked] == [[4]]  # the realigned slice keeps its own outline and size
     np.testing.assert_array_equal(engine.asked[0][0][4], plain.labels[4])  # asked about the interpolated slice
     np.testing.assert_allclose(sized.areas[4], interpolated * [0.9, 0.9, 1], rtol=0.06)  # ties at the level kept
@@ -233,4 +233,41 @@ def test_correct_sizes_interpolated_slices_from_the_neighbours_and_the_image(sta
     assert sized.measurements["LV_volume"]["corrected"] == pytest.approx(sized.areas[:, 0].sum() * ml)
     assert sized.measurements["LV_volume"]["neighbour_mean"] == pytest.approx(plain.neighbour_areas[:, 0].sum() * ml)
     np.testing.assert_array_equal(sized.neighbour_areas, plain.neighbour_areas)
-    assert correct(case, result, engine=SimpleNamespace(error_model=None)).measurements == plain.measurements
+    assert correct(case, result, engine=SimpleNamespace(error_model=None), verify=False).measurements == plain.measurements
+
+
+class _Scorer:
+    """What ``keep_better`` asks of a QCEngine: the predicted slice Dice of the corrected case."""
+
+    def __init__(self, dice):
+        self.dice, self.checked = dice, []
+
+    def check(self, case):
+        self.checked.append(case.labels.copy())
+        return SimpleNamespace(slice_dice=self.dice)
+
+
+def test_a_rebuild_the_engine_does_not_score_higher_is_put_back(stack):
+    image, truth, spacing = stack
+    seg = truth.copy()
+    seg[[4, 6, 8]] = 0  # erased
+    flags = np.zeros((truth.shape[0], 3), bool)
+    flags[[4, 6, 8]] = True
+    case = case_from_arrays(image, seg, spacing, VALUES)
+    before = np.full(flags.shape, 0.5)
+    before[8] = np.nan  # nothing to compare: the rebuild stands
+    result = SimpleNamespace(flags=flags, classes=CLASSES, seg_area=np.stack([_masks(s).sum((1, 2)) for s in seg]),
+                             slice_dice=before, surrogate=None)
+    plain = correct(case, result)
+    after = np.full(flags.shape, 0.5)
+    after[4], after[6] = 0.9, [0.9, 0.3, 0.3]  # slice 4 scored higher, slice 6 lower on average
+    engine = _Scorer(after)
+    fix = correct(case, result, engine=engine)
+    np.testing.assert_array_equal(engine.checked[0], plain.labels)  # the rebuild was scored
+    np.testing.assert_array_equal(fix.labels[[4, 8]], plain.labels[[4, 8]])
+    np.testing.assert_array_equal(fix.labels[6], seg[6])  # put back as the user had it
+    assert sorted({i for i, _ in fix.rebuilt}) == [4, 8] and fix.kept == [6]
+    np.testing.assert_array_equal(fix.areas[6], 0)
+    assert fix.measurements["LV_volume"]["neighbour_mean"] == plain.measurements["LV_volume"]["neighbour_mean"]
+    assert not np.array_equal(seg, fix.labels) and case.labels is not fix.labels  # the user's labels untouched
+    np.testing.assert_array_equal(case.labels, seg)
