@@ -144,7 +144,7 @@ class QCEngine:
     ``precision``: ``"bfloat16"`` runs the slice and error-map networks in bfloat16, on a CPU or
     CUDA GPU with native bfloat16 arithmetic only; ``"int8"`` runs the pack's int8 forms of them
     (``quantized.py``), on x86 CPUs with torch 2.4 or later. Both are faster on a CPU
-    (docs/benchmark.md), their Dice within about 0.01 of float32's, which stays the default so
+    (docs/benchmark.md), their volume Dice within about 0.02 of float32's, which stays the default so
     that every machine gives the same answers. The manifold search and the 3D baseline stay in float32.
     """
 

@@ -252,8 +252,9 @@ def main() -> None:
     previous = json.loads((previous_dir / "card.json").read_text()) if (previous_dir / "card.json").exists() else {}
     slice_run = RUNS / (a.slice_run or MODELS["slice"][0]) / "config.json"
     seed = json.loads(slice_run.read_text())["seed"] if slice_run.exists() else previous["training"]["seed"]
+    runs = {name: run for name, run in (("slice", a.slice_run), ("errormap", a.errormap_run)) if run}
     card = {
-        "name": "acdc-cardiac", "version": "1.7.0", "date": datetime.date.today().isoformat(),
+        "name": "acdc-cardiac", "version": "1.8.0", "date": datetime.date.today().isoformat(),
         "description": "Segmentation QC for cardiac cine MRI short-axis stacks (LV cavity, LV myocardium, RV cavity).",
         "classes": ["LV", "MYO", "RV"], "label_values": {"LV": 3, "MYO": 2, "RV": 1},
         "preprocessing": {"pixel_mm": 1.5, "roi_size": 128, "upper_percentile": 99.0},
@@ -270,9 +271,10 @@ def main() -> None:
                                   " && python training/train_errormap.py --init training/runs/errormap_first/best.pt --lr 1e-3"
                                   " --out training/runs/errormap_ft1 && python training/train_errormap.py --init"
                                   " training/runs/errormap_ft1/best.pt --lr 1e-3 --steps 4000 && python training/train_vae.py"
-                                  " && python training/train_direct3d.py && python training/make_pack.py"},
+                                  " && python training/train_direct3d.py && python training/make_pack.py"
+                                  + ("" if not runs else " (then, on a GPU, training/README.md step 4b, and make_pack.py "
+                                     + " ".join(f"--{k}-run {v}" for k, v in runs.items()) + ")")},
     }
-    runs = {name: run for name, run in (("slice", a.slice_run), ("errormap", a.errormap_run)) if run}
     add_models(card, a.out, previous, previous_dir, runs)
     card.update(anatomy(split["train"]))
 
