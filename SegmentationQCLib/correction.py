@@ -207,7 +207,7 @@ class Correction:
     rebuilt: list[tuple[int, str]] = field(default_factory=list)  # (slice, structure) pairs rebuilt
     not_rebuilt: list[tuple[int, str]] = field(default_factory=list)  # flagged, not repaired: an end slice or a long run
     measurements: dict = field(default_factory=dict)  # name -> {"measured", "corrected", "neighbour_mean", "unit"}
-    kept: list[int] = field(default_factory=list)  # flagged slices kept as they are: they fit their neighbours, or a rebuild scored no higher
+    kept: list[int] = field(default_factory=list)  # flagged, kept as is: fits its neighbours, or rebuilt scored no higher
     areas: np.ndarray | None = None  # (S, K) areas (pixels) of the corrected segmentation: the corrected measurements
     neighbour_areas: np.ndarray | None = None  # (S, K) areas of the paper's correction (corrected_structure_areas)
 
@@ -357,7 +357,8 @@ def repairs(result, groups=CARDIAC_GROUPS) -> np.ndarray:
 def keep_better(case, result, labels: np.ndarray, rebuilt: list, engine) -> tuple[np.ndarray, list, list[int]]:
     """``labels`` with each rebuilt slice put back as the case has it where ``engine`` does not score
     the rebuild higher (mean predicted Dice of the structures rebuilt on it) than ``result`` scored the
-    original; the rebuilt pairs left, and the slices put back."""
+    original; the rebuilt pairs left, and the slices put back. One more check of the case, with the
+    engine's methods."""
     after = engine.check(dataclasses.replace(case, labels=labels)).slice_dice
     col = {c: k for k, c in enumerate(result.classes)}
     labels, undone = labels.copy(), []
