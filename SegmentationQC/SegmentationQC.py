@@ -409,8 +409,9 @@ class SegmentationQCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = f"Rebuilt {len(rebuilt)} structure slice(s) into {node.GetName()}" + (
                 f"; slices {left} left as they are (an end of the stack, or too many flagged in a row)"
                 if left else "") + (
-                f"; flagged slices {fix.kept} kept (they fit their neighbours, or a rebuild scored no higher)"
-                if fix.kept else "")
+                f"; flagged slices {fix.kept} kept (they fit their neighbours)" if fix.kept else "") + (
+                f"; slices {fix.put_back} put back as they were (QC scored the rebuild no higher)"
+                if fix.put_back else "")
 
     def onExport(self) -> None:
         path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), "Export the QC report",

@@ -166,8 +166,9 @@ def cmd_correct(a) -> int:
         print(f"flagged but not rebuilt (the stack's first or last slice, or more than {MAX_RUN} flagged slices in "
               f"a row): {left}", file=sys.stderr)
     if fix.kept:
-        print(f"flagged but kept as they are (they fit their neighbours, or a rebuild scored no higher): {fix.kept}",
-              file=sys.stderr)
+        print(f"flagged but kept as they are (they fit their neighbours): {fix.kept}", file=sys.stderr)
+    if fix.put_back:
+        print(f"rebuilt but put back as they were (QC scored the rebuild no higher): {fix.put_back}", file=sys.stderr)
     return 0
 
 

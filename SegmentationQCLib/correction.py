@@ -207,9 +207,10 @@ class Correction:
     rebuilt: list[tuple[int, str]] = field(default_factory=list)  # (slice, structure) pairs rebuilt
     not_rebuilt: list[tuple[int, str]] = field(default_factory=list)  # flagged, not repaired: an end slice or a long run
     measurements: dict = field(default_factory=dict)  # name -> {"measured", "corrected", "neighbour_mean", "unit"}
-    kept: list[int] = field(default_factory=list)  # flagged, kept as is: fits its neighbours, or rebuilt scored no higher
+    kept: list[int] = field(default_factory=list)  # flagged slices kept as they are: they fit their neighbours
     areas: np.ndarray | None = None  # (S, K) areas (pixels) of the corrected segmentation: the corrected measurements
     neighbour_areas: np.ndarray | None = None  # (S, K) areas of the paper's correction (corrected_structure_areas)
+    put_back: list[int] = field(default_factory=list)  # rebuilt, put back as they were: scored no higher (keep_better)
 
 
 def image_sizes(interpolated: np.ndarray, expected: np.ndarray, agree: float = IMAGE_AGREE) -> np.ndarray:
@@ -382,7 +383,7 @@ def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
     ``engine``: the ``QCEngine`` that checked the case; with an error-map model and ``sizes_from_image``,
     the interpolated slices are rebuilt again at ``image_sizes``, from the areas the network expects on
     them; with ``verify``, a rebuilt slice the engine does not score higher than the original is put
-    back as it was and listed as kept (``keep_better``).
+    back as it was and listed under ``put_back`` (``keep_better``).
     The corrected measurements are the corrected segmentation's; ``neighbour_mean`` is the paper's."""
     classes, repair = result.classes, repairs(result, groups)  # its own repair flags: passed on unchanged
     values = [case.class_values[c] for c in classes]
@@ -407,6 +408,6 @@ def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
     neighbour = corrected_structure_areas(result.seg_area, repair, classes, groups, realigned)
     return Correction(labels=labels, rebuilt=rebuilt,
                       not_rebuilt=[(int(i), classes[k]) for i, k in zip(*np.nonzero(left))],
-                      kept=sorted({i for i in realigned if i not in moved} | set(undone)), areas=areas,
-                      neighbour_areas=neighbour,
+                      kept=sorted(i for i in realigned if i not in moved and i not in undone), areas=areas,
+                      neighbour_areas=neighbour, put_back=undone,
                       measurements=volumes(result.seg_area, areas, classes, case.spacing, neighbour))

@@ -53,7 +53,8 @@ def to_report(res: QCResult, image: str = "", segmentation: str = "") -> dict:
 def correction_section(fix, output: str = "") -> dict:
     """The report's ``correction`` section: slices rebuilt, flagged slices left as they are (not
     rebuilt: an end of the segmented stack or in a run too long to repair from neighbours; kept:
-    they fit their neighbours) and measurements before/after."""
+    they fit their neighbours; put back: rebuilt, but the rebuild scored no higher) and measurements
+    before/after."""
     def by_slice(pairs):
         out: dict[int, list[str]] = {}
         for i, c in pairs:
@@ -64,6 +65,7 @@ def correction_section(fix, output: str = "") -> dict:
             "slices_rebuilt": by_slice(fix.rebuilt),
             "slices_not_rebuilt": by_slice(fix.not_rebuilt),
             "slices_kept": list(fix.kept),
+            "slices_put_back": list(fix.put_back),
             "measurements": {k: {kk: (_r(vv) if isinstance(vv, float) else vv) for kk, vv in v.items()}
                              for k, v in fix.measurements.items()}}
 

@@ -220,7 +220,7 @@ def test_correct_writes_a_new_file_and_a_correction_section(files, random_pack, 
                  "--pack", str(random_pack)]) == 0
     assert files["damaged"].read_bytes() == before and out.exists()
     section = json.loads(rep.read_text())["correction"]
-    assert {"slices_rebuilt", "slices_not_rebuilt", "slices_kept"} <= set(section)
+    assert {"slices_rebuilt", "slices_not_rebuilt", "slices_kept", "slices_put_back"} <= set(section)
     assert set(section["measurements"]) == {"LV_volume", "LV_mass", "RV_volume"}
     assert all(set(m) == {"measured", "corrected", "neighbour_mean", "unit"} for m in section["measurements"].values())
     assert main(["correct", str(files["image"]), str(files["damaged"]), "-o", str(files["damaged"]),
