@@ -5,10 +5,7 @@ in ACDC: RV cavity touching the myocardium label, narrowing towards the apex fas
 and present on the basal 80 % of the stack; the apical LV slice keeps a small cavity), lungs
 lateral to the heart, a darker liver, chest wall, a smooth coil bias field and Rician noise. Not
 anatomy, but close enough in look for the ACDC-trained models to read: the bundled pack flags
-none of its slices (``test_trained_pack.py``). Until pack 1.8.0 the RV went on to 90 % of the
-stack without narrowing: on the slice with the LV cavity at 18 % of its basal area it kept 32 %
-of its own, where the ACDC training labels have a median 9 % (90th percentile 31 %); pack 1.7.0
-read that RV slice at Dice 0.34-0.43, pack 1.8.0 at 0.13 and flagged it.
+none of its slices (``test_trained_pack.py``; why the RV narrows: docs/benchmark.md, "Pack 1.8.0").
 """
 from __future__ import annotations
 
