@@ -58,6 +58,13 @@ def load_patient(patient: int, root: Path = DEFAULT_ROOT) -> list[Volume]:
     return vols
 
 
+GROUPS = ("DCM", "HCM", "MINF", "NOR", "ARV")  # pathology groups of patients 1-20, 21-40, ... (ARV: abnormal RV)
+
+
+def group(patient: int) -> str:
+    return GROUPS[(patient - 1) // 20]
+
+
 def split(root: Path = DEFAULT_ROOT, seed: int = 0) -> tuple[list[int], list[int]]:
     """(train, validation) patients: 4 validation patients per pathology group of 20.
 

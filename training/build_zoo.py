@@ -28,6 +28,7 @@ ZOO = {  # training family: capacities, data fractions and training lengths
 }
 HELDOUT = {  # a family never used for the QC training set: benchmark only
     "dil": {"family": "dilated", "width": 32, "iters": [400, 1200]},
+    "fpn": {"family": "fpn", "width": 16, "iters": [500, 3000]},
 }
 N_FOLDS = 3
 
@@ -47,7 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "runs" / "zoo")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", help="comma-separated segmenters to build (e.g. dil, the benchmark's unseen family); "
+    ap.add_argument("--only", help="comma-separated segmenters to build (e.g. dil or fpn, the benchmark's unseen families); "
                     "each gets the same seed and output as in the whole zoo")
     a = ap.parse_args()
     torch.set_num_threads(2)

@@ -1,7 +1,8 @@
 """Segmenter families used to make graded segmentations for the QC training set.
 
 ``UNet`` (several capacities and training lengths) makes the training failures; ``DilatedNet``
-(a pooling-free context network) is a different family kept for the benchmark only.
+(a pooling-free context network) and ``FPNNet`` (a residual encoder with a feature-pyramid
+decoder) are different families kept for the benchmark only.
 """
 from __future__ import annotations
 
@@ -37,11 +38,49 @@ class DilatedNet(nn.Module):
         return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+class _Residual(nn.Module):
+    def __init__(self, i: int, o: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(i, o, 3, stride, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True),
+                                  nn.Conv2d(o, o, 3, 1, 1, bias=False), nn.BatchNorm2d(o))
+        self.skip = nn.Sequential(nn.Conv2d(i, o, 1, stride, bias=False), nn.BatchNorm2d(o))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.skip(x))
+
+
+class FPNNet(nn.Module):
+    """Residual encoder (strides 2 to 16) and a top-down feature pyramid; predicts at a quarter
+    resolution, upsampled bilinearly."""
+
+    def __init__(self, width: int = 16, n_classes: int = 4):
+        super().__init__()
+        ch = [width, 2 * width, 4 * width, 8 * width]
+        self.stem = nn.Sequential(nn.Conv2d(1, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        self.stages = nn.ModuleList([_Residual(width if i == 0 else ch[i - 1], ch[i], 2) for i in range(4)])
+        self.lateral = nn.ModuleList([nn.Conv2d(c, 2 * width, 1) for c in ch[1:]])
+        self.head = nn.Sequential(nn.Conv2d(2 * width, 2 * width, 3, padding=1, bias=False), nn.BatchNorm2d(2 * width),
+                                  nn.ReLU(inplace=True), nn.Conv2d(2 * width, n_classes, 1))
+        self.multiple = 16
+
+    def forward(self, x):
+        feats, y = [], self.stem(x)
+        for stage in self.stages:
+            y = stage(y)
+            feats.append(y)
+        top = self.lateral[-1](feats[-1])
+        for lat, f in zip(reversed(self.lateral[:-1]), reversed(feats[1:-1])):
+            top = lat(f) + F.interpolate(top, size=f.shape[-2:], mode="nearest")
+        return F.interpolate(self.head(top), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
 def build(spec: dict) -> nn.Module:
     if spec["family"] == "unet":
         return UNet(1, 4, spec["base"], spec.get("depth", 4))
     if spec["family"] == "dilated":
         return DilatedNet(spec["width"])
+    if spec["family"] == "fpn":
+        return FPNNet(spec["width"])
     raise ValueError(spec["family"])
 
 

@@ -5,6 +5,8 @@ Sources of validation cases (patients in the validation split only):
   and under test-time attacks;
 - ``synthetic``: manual labels with a second rater's jitter and structural failures;
 - ``heldout``: a segmenter family never used to make QC training data (dilated FCN);
+- ``heldout2``: a second such family (residual encoder, feature-pyramid decoder), added after
+  pack 1.8.0 was built, so no choice of that pack saw it;
 - ``shifted``: images changed by shifts never used in training (``shifts.py``: bias field,
   ghosting, Gibbs ringing, another pixel size, another intensity curve), then segmented by
   final training-family and held-out-family segmenters run on the shifted image.
@@ -31,6 +33,7 @@ from SegmentationQCLib.qc import prepare  # noqa: E402
 
 VALUES = (3, 2, 1)
 CLASSES = ("LV", "MYO", "RV")
+UNSEEN = {"heldout": "dil", "heldout2": "fpn"}  # source -> a segmenter family the QC set never used
 SLICE_MM = 10.0  # ACDC slice thickness (5-10 mm) is not stored; it does not change a Dice
 
 
@@ -39,9 +42,10 @@ def cases(source: str, zoo: Path, seed: int = 0):
     _, val = acdc.split(seed=seed)
     rng = np.random.default_rng(seed + 123)
     preds = {}
-    if source in ("zoo", "heldout"):
+    if source == "zoo" or source in UNSEEN:
         for f in sorted((zoo / "preds").glob("*.npz")):
-            if f.name.startswith("dil") != (source == "heldout"):
+            family = f.name.split("_")[0]
+            if family != UNSEEN[source] if source in UNSEEN else family in UNSEEN.values():
                 continue
             meta = json.loads(f.with_suffix(".json").read_text())
             z = np.load(f)
