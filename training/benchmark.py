@@ -5,11 +5,12 @@
 Sources (validation patients only): segmented by the training family (U-Nets that never saw
 them, clean and attacked), synthetic failures of their manual labels, two segmenter families
 never used for training (dilated FCN; residual encoder with a feature-pyramid decoder), and a
-shifted domain (unseen artefacts and pixel sizes, segmented on the shifted images). Tables: the default method per source and structure; every
-method side by side (Williams et al. 2023 filter view included); the error map (its Dice with
-the true error map on failing cases, Pearson r of 1 - QI with the true accuracy); time per case next to one
-forward pass of a Robinson-style 3D ResNet-50 (5 x 8 x 224 x 224) measured in this run; the
-default's volume-Dice MAE by the patients' pathology group and by the true Dice.
+shifted domain (unseen artefacts and pixel sizes, segmented on the shifted images). Tables: the
+default method per source and structure; every method side by side (Williams et al. 2023 filter
+view included); the error map (its Dice with the true error map on failing cases, Pearson r of
+1 - QI with the true accuracy); the default's volume-Dice MAE by the patients' pathology group
+and by the true Dice; time per case next to one forward pass of a Robinson-style 3D ResNet-50
+(5 x 8 x 224 x 224) measured in this run.
 """
 from __future__ import annotations
 

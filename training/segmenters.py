@@ -39,6 +39,8 @@ class DilatedNet(nn.Module):
 
 
 class _Residual(nn.Module):
+    """Two 3x3 convolutions (the first strided) plus a 1x1 projection of the input."""
+
     def __init__(self, i: int, o: int, stride: int):
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(i, o, 3, stride, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True),

@@ -45,7 +45,8 @@ def cases(source: str, zoo: Path, seed: int = 0):
     if source == "zoo" or source in UNSEEN:
         for f in sorted((zoo / "preds").glob("*.npz")):
             family = f.name.split("_")[0]
-            if family != UNSEEN[source] if source in UNSEEN else family in UNSEEN.values():
+            wanted = family == UNSEEN[source] if source in UNSEEN else family not in UNSEEN.values()
+            if not wanted:
                 continue
             meta = json.loads(f.with_suffix(".json").read_text())
             z = np.load(f)
