@@ -197,6 +197,9 @@ def main() -> None:
         t = time.time()
         rows[src] = valcases.score(everything, src, a.zoo, every=a.every)
         print(f"  scored {len(rows[src])} {src} cases in {time.time() - t:.0f}s", file=sys.stderr, flush=True)
+        if not rows[src]:
+            del rows[src]
+            print(f"  no {src} cases in {a.zoo}: skipped (training/README.md, step 1)", file=sys.stderr, flush=True)
     if rows:
         print_accuracy(rows, everything)
     others = [QCEngine(default.pack, "cpu", [m]) for m in default.available if m != default.methods[0]]
