@@ -65,6 +65,11 @@ def group(patient: int) -> str:
     return GROUPS[(patient - 1) // 20]
 
 
+def patient_of(name: str) -> int:
+    """The patient number of a case named after ``Volume.key`` (``p009_ED|...``)."""
+    return int(name[1:4])
+
+
 def split(root: Path = DEFAULT_ROOT, seed: int = 0) -> tuple[list[int], list[int]]:
     """(train, validation) patients: 4 validation patients per pathology group of 20.
 
@@ -73,9 +78,9 @@ def split(root: Path = DEFAULT_ROOT, seed: int = 0) -> tuple[list[int], list[int
     rng = np.random.default_rng(seed)
     patients = sorted(list_files(root))
     val = []
-    for g in range(5):
-        group = [p for p in patients if g * 20 < p <= (g + 1) * 20]
-        val += sorted(rng.choice(group, size=min(4, len(group)), replace=False).tolist())
+    for g in GROUPS:
+        members = [p for p in patients if group(p) == g]
+        val += sorted(rng.choice(members, size=min(4, len(members)), replace=False).tolist())
     train = [p for p in patients if p not in val]
     return train, sorted(val)
 
@@ -84,9 +89,9 @@ def folds(train: list[int], n: int, seed: int = 0) -> list[list[int]]:
     """Split the training patients into n disjoint folds, stratified by pathology group."""
     rng = np.random.default_rng(seed + 1)
     out: list[list[int]] = [[] for _ in range(n)]
-    for g in range(5):
-        group = [p for p in train if g * 20 < p <= (g + 1) * 20]
-        rng.shuffle(group)
-        for i, p in enumerate(group):
+    for g in GROUPS:
+        members = [p for p in train if group(p) == g]
+        rng.shuffle(members)
+        for i, p in enumerate(members):
             out[i % n].append(int(p))
     return [sorted(f) for f in out]

@@ -88,7 +88,7 @@ def group_table(rows: dict) -> str:
     for src, v in rows.items():
         cells = []
         for g in acdc.GROUPS:
-            err = [np.abs(r["pred_vol"] - r["true_vol"]) for r in v if acdc.group(int(r["name"][1:4])) == g]
+            err = [np.abs(r["pred_vol"] - r["true_vol"]) for r in v if acdc.group(acdc.patient_of(r["name"])) == g]
             cells.append(" / ".join(f"{e:.3f}" for e in np.mean(err, 0)) if err else "")
         lines.append(f"| {SOURCES[src]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+import acdc
 import evaluate
 import valcases
 from SegmentationQCLib import presence
@@ -156,7 +157,7 @@ def main() -> None:
     elif a.qi:
         print(qi_table(rows))
     else:
-        print(table(rows, group if a.by == "kind" else lambda r: f"patient {r['name'][1:4]}", a.signed))
+        print(table(rows, group if a.by == "kind" else lambda r: f"patient {acdc.patient_of(r['name']):03d}", a.signed))
 
 
 if __name__ == "__main__":

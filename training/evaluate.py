@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from acdc import patient_of
 from valcases import CLASSES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -121,7 +122,7 @@ def apply_intervals(rows: list[dict], spec: dict) -> list[dict]:
 def patient_halves(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     """The rows of every other validation patient (by number), and the rest: the two halves
     that cross-fitting fits on one and tests on the other."""
-    patient = np.array([int(r["name"][1:4]) for r in rows])
+    patient = np.array([patient_of(r["name"]) for r in rows])
     half = set(np.unique(patient)[::2].tolist())
     return [r for r, p in zip(rows, patient) if p in half], [r for r, p in zip(rows, patient) if p not in half]
 

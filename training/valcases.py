@@ -37,21 +37,29 @@ UNSEEN = {"heldout": "dil", "heldout2": "fpn"}  # source -> a segmenter family t
 SLICE_MM = 10.0  # ACDC slice thickness (5-10 mm) is not stored; it does not change a Dice
 
 
+def from_source(source: str, stem: str) -> bool:
+    """Whether the zoo's prediction file ``stem`` (``<family>_...``) belongs to ``source``: an
+    unseen source's own family, or for ``zoo`` any family no unseen source has."""
+    family = stem.split("_")[0]
+    return family == UNSEEN[source] if source in UNSEEN else family not in UNSEEN.values()
+
+
 def cases(source: str, zoo: Path, seed: int = 0):
-    """Yield (name, Case, truth labels) for one source of validation cases."""
-    _, val = acdc.split(seed=seed)
-    rng = np.random.default_rng(seed + 123)
+    """Yield (name, Case, truth labels) for one source of validation cases (none for a segmenter
+    source whose predictions the zoo lacks)."""
     preds = {}
     if source == "zoo" or source in UNSEEN:
         for f in sorted((zoo / "preds").glob("*.npz")):
-            family = f.name.split("_")[0]
-            wanted = family == UNSEEN[source] if source in UNSEEN else family not in UNSEEN.values()
-            if not wanted:
+            if not from_source(source, f.stem):
                 continue
             meta = json.loads(f.with_suffix(".json").read_text())
             z = np.load(f)
             for k in z.files:
                 preds.setdefault(k.split("|")[0], []).append((f"{f.stem}|{k.split('|')[1]}", z[k], meta[k]))
+        if not preds:
+            return
+    _, val = acdc.split(seed=seed)
+    rng = np.random.default_rng(seed + 123)
     models = _final_segmenters(zoo) if source == "shifted" else []
     for p in val:
         for v in acdc.load_patient(p):
