@@ -11,8 +11,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .case import case_from_images, file_labels, parse_labels, read_case, read_image
+from .case import case_from_images, file_labels, parse_labels, read_case
 from .errors import InputError
+from .files import read_image
 from .qc import QCEngine
 from .report import check_output_folder, csv_columns, csv_row, to_report, true_volume_dice, write_json
 from .resume import batch_settings, fingerprints, kept_rows, save_state

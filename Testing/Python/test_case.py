@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from SegmentationQCLib import case as case_module
-from SegmentationQCLib.case import find_slice_axis, parse_labels, read_case, read_image
+from SegmentationQCLib import files as files_module
+from SegmentationQCLib.case import find_slice_axis, parse_labels, read_case
 from SegmentationQCLib.errors import InputError
+from SegmentationQCLib.files import read_image
 from conftest import dicom_series, slicer_file, write
 
 
@@ -194,8 +195,8 @@ def test_a_frame_of_a_dicom_cine_series(tmp_path, stack, monkeypatch):
     assert case.warnings == ["image: frame 2 of the 3-frame cine series in cine"]
     with pytest.raises(InputError, match="frame 5 is outside the 3 frames of the cine series in cine"):
         read_case(folder, seg, frame=5)
-    headers, tags = [], case_module._dicom_tags
-    monkeypatch.setattr(case_module, "_dicom_tags", lambda f, t: headers.append(f) or tags(f, t))
+    headers, tags = [], files_module._dicom_tags
+    monkeypatch.setattr(files_module, "_dicom_tags", lambda f, t: headers.append(f) or tags(f, t))
     files: dict = {}
     read = [read_case(folder, seg, frame=k, files=files) for k in (2, 0)]  # the folder's headers read once
     assert len(headers) == len(frames) * 6
