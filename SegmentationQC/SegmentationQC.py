@@ -398,20 +398,16 @@ class SegmentationQCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.surrogateSegmentation = node
 
     def onCorrect(self) -> None:
+        from SegmentationQCLib.correction import outcome_notes
+
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not correct the flagged slices.", waitCursor=True):
             node, table, rebuilt = self.logic.correct(self._review, p.correctedSegmentation, p.measurementsTable)
             p.correctedSegmentation, p.measurementsTable = node, table
             self.ui.measurementsTableView.setMRMLTableNode(table)
             self.ui.measurementsTableView.visible = True
-            fix = self._review.correction
-            left = sorted({i for i, _ in fix.not_rebuilt})
-            self.ui.statusLabel.text = f"Rebuilt {len(rebuilt)} structure slice(s) into {node.GetName()}" + (
-                f"; slices {left} left as they are (an end of the stack, or too many flagged in a row)"
-                if left else "") + (
-                f"; flagged slices {fix.kept} kept (they fit their neighbours)" if fix.kept else "") + (
-                f"; slices {fix.put_back} put back as they were (QC scored the rebuild no higher)"
-                if fix.put_back else "")
+            self.ui.statusLabel.text = "; ".join([f"Rebuilt {len(rebuilt)} structure slice(s) into {node.GetName()}"]
+                                                 + outcome_notes(self._review.correction))
 
     def onExport(self) -> None:
         path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), "Export the QC report",

@@ -147,7 +147,7 @@ def _checked(a, image, segmentation, frame, engine=None, files=None):
 
 
 def cmd_correct(a) -> int:
-    from .correction import MAX_RUN, correct
+    from .correction import correct, outcome_notes
     from .report import check_outputs, correction_section, summary, to_report, write_image, write_json
 
     check_outputs([a.output, a.report], [a.image, a.segmentation], [a.output])
@@ -161,14 +161,8 @@ def cmd_correct(a) -> int:
     print(summary(rep), file=sys.stderr)
     rebuilt = sorted({i for i, _ in fix.rebuilt})
     print(f"rebuilt slices {rebuilt or 'none'}; corrected segmentation in {a.output}", file=sys.stderr)
-    left = sorted({i for i, _ in fix.not_rebuilt})
-    if left:
-        print(f"flagged but not rebuilt (the stack's first or last slice, or more than {MAX_RUN} flagged slices in "
-              f"a row): {left}", file=sys.stderr)
-    if fix.kept:
-        print(f"flagged but kept as they are (they fit their neighbours): {fix.kept}", file=sys.stderr)
-    if fix.put_back:
-        print(f"rebuilt but put back as they were (QC scored the rebuild no higher): {fix.put_back}", file=sys.stderr)
+    for note in outcome_notes(fix):
+        print(note, file=sys.stderr)
     return 0
 
 

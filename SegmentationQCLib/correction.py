@@ -213,6 +213,16 @@ class Correction:
     put_back: list[int] = field(default_factory=list)  # rebuilt, put back as they were: scored no higher (keep_better)
 
 
+def outcome_notes(fix: Correction) -> list[str]:
+    """One sentence each for the flagged slices a repair left as they were, and why (the CLI and
+    the Slicer panel say the same)."""
+    left = sorted({i for i, _ in fix.not_rebuilt})
+    return ([f"flagged but not rebuilt (the stack's first or last slice, or more than {MAX_RUN} flagged slices "
+             f"in a row): {left}"] if left else []) + (
+        [f"flagged but kept as they are (they fit their neighbours): {fix.kept}"] if fix.kept else []) + (
+        [f"rebuilt but put back as they were (QC scored the rebuild no higher): {fix.put_back}"] if fix.put_back else [])
+
+
 def image_sizes(interpolated: np.ndarray, expected: np.ndarray, agree: float = IMAGE_AGREE) -> np.ndarray:
     """Areas for interpolated slices: the mean of the interpolated area and the one the error-map
     network expects from the image, where they are within a factor ``agree`` of each other; the

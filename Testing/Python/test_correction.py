@@ -7,9 +7,9 @@ from scipy import ndimage
 
 from SegmentationQCLib import metrics
 from SegmentationQCLib.case import case_from_arrays
-from SegmentationQCLib.correction import (IMAGE_AGREE, MAX_RUN, SURE_WRONG, correct, corrected_areas,
+from SegmentationQCLib.correction import (IMAGE_AGREE, MAX_RUN, SURE_WRONG, Correction, correct, corrected_areas,
                                          corrected_structure_areas, ejection, group_flags, image_sizes, interpolate,
-                                         neighbours, realign, realigned_slices, rebuild_slices, repair_flags, repairs,
+                                         neighbours, outcome_notes, realign, realigned_slices, rebuild_slices, repair_flags, repairs,
                                          sdf, short_runs, volumes)
 
 CLASSES = ["LV", "MYO", "RV"]
@@ -271,3 +271,12 @@ def test_a_rebuild_the_engine_does_not_score_higher_is_put_back(stack):
     assert fix.measurements["LV_volume"]["neighbour_mean"] == plain.measurements["LV_volume"]["neighbour_mean"]
     assert not np.array_equal(seg, fix.labels) and case.labels is not fix.labels  # the user's labels untouched
     np.testing.assert_array_equal(case.labels, seg)
+
+
+def test_outcome_notes_name_each_slice_left_as_it_was_and_why():
+    assert outcome_notes(Correction(labels=np.zeros(1))) == []
+    fix = Correction(labels=np.zeros(1), not_rebuilt=[(0, "LV"), (0, "RV"), (9, "MYO")], kept=[3], put_back=[5, 6])
+    assert outcome_notes(fix) == [
+        f"flagged but not rebuilt (the stack's first or last slice, or more than {MAX_RUN} flagged slices in a row): [0, 9]",
+        "flagged but kept as they are (they fit their neighbours): [3]",
+        "rebuilt but put back as they were (QC scored the rebuild no higher): [5, 6]"]
