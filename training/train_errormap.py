@@ -1,7 +1,7 @@
 """Train the voxel error-map network (Zhang & Chung 2019) on the QC set.
 
     python training/train_errormap.py [--steps 3000] [--batch 16] [--out training/runs/errormap]
-        [--init W.pt] [--distil TEACHER.pt]
+        [--init W.pt] [--distil TEACHER.pt] [--perturb P]
 
 Same samples, balancing and ROI augmentation as the slice network. The network predicts the
 manual label of every pixel from (image, segmentation) with cross-entropy + soft Dice; the error
@@ -14,6 +14,9 @@ pixel accuracy in the ROI.
 ``--distil``: the network also learns (KL divergence) the label distribution that the network in
 TEACHER.pt (of any ``--base``) gives averaged over the ROI and its left-right mirror image, so that
 one pass, or a narrower network, can stand in for the pack's two (the card's ``models.errormap.flips``).
+
+``--perturb P``: a share P of the training segmentations has one structure's border redrawn
+(``perturb_borders``), the manual labels still the target (tried for pack 1.8.0; not shipped).
 """
 from __future__ import annotations
 
@@ -35,9 +38,37 @@ from SegmentationQCLib.inference import flip_mean  # noqa: E402
 from SegmentationQCLib.preprocess import model_input  # noqa: E402
 
 
-def batch(d, idx, rng, augment, device="cpu"):
+def batch(d, idx, rng, augment, device="cpu", perturb=0.0):
     xi, xs, xg = sample_rois(d, idx, rng, augment, device=device)
+    if perturb:
+        xs = perturb_borders(xs, rng, perturb)
     return model_input(xi, xs, VALUES), to_index(xg), (xs != xg).float()
+
+
+def perturb_borders(xs: torch.Tensor, rng: np.random.Generator, p: float) -> torch.Tensor:
+    """``xs`` with, in a share ``p`` of the samples, one structure (the RV in half of them) redrawn
+    as another segmenter might: cut along a random line (10-50 % of it dropped) or grown 2-6
+    pixels in a random direction over background."""
+    xs = xs.clone()
+    for b in np.flatnonzero(rng.random(len(xs)) < p):
+        lab = xs[b, 0]
+        present = [v for v in VALUES if bool((lab == v).any())]
+        if not present:
+            continue
+        v = 1 if 1 in present and rng.random() < 0.5 else present[rng.integers(len(present))]
+        m = lab == v
+        angle = rng.uniform(0, 2 * np.pi)
+        if rng.random() < 0.5:
+            yy, xx = torch.nonzero(m, as_tuple=True)
+            proj = yy.float() * np.sin(angle) + xx.float() * np.cos(angle)
+            cut = proj > torch.quantile(proj, 1 - rng.uniform(0.1, 0.5))
+            lab[yy[cut], xx[cut]] = 0
+        else:
+            grown = m.clone()
+            for k in range(1, int(rng.integers(2, 7)) + 1):
+                grown |= torch.roll(m, (round(k * np.sin(angle)), round(k * np.cos(angle))), (0, 1))
+            lab[grown & (lab == 0)] = v
+    return xs
 
 
 def loss_fn(logits, truth):
@@ -67,6 +98,8 @@ def evaluate(model, batches) -> dict:
 def main() -> None:
     ap = training_args(__doc__, "errormap", steps=3000, batch=16, lr=2e-3)
     ap.add_argument("--base", type=int, default=8)
+    ap.add_argument("--perturb", type=float, default=0.0, help="share of training samples whose segmentation "
+                                                                   "is redrawn at one structure's border")
     ap.add_argument("--distil", type=Path, help="weights of a teacher network (any width) whose mirror-averaged "
                                                   "label distribution the network also learns")
     a = ap.parse_args()
@@ -88,7 +121,7 @@ def main() -> None:
         teacher.load_state_dict(state)
 
     def train_loss(model, rng):
-        x, truth, _ = batch(tr, rng.choice(len(p), a.batch, p=p), rng, True, dev)
+        x, truth, _ = batch(tr, rng.choice(len(p), a.batch, p=p), rng, True, dev, a.perturb)
         logits = model(x)
         loss = loss_fn(logits, truth)
         if teacher is not None:

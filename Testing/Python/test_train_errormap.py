@@ -63,3 +63,28 @@ def test_a_narrower_network_learns_from_a_wider_teacher(tmp_path, monkeypatch):
     plain = _train(monkeypatch, tmp_path, "plain", base=4)
     distilled = _train(monkeypatch, tmp_path, "distilled", "--distil", str(teacher), base=4)
     assert distilled["loss"] > plain["loss"]
+
+
+def test_perturbed_borders_cut_or_grow_one_structure_and_leave_the_others():
+    _, truth, _ = short_axis_stack(n_slices=6, size=WINDOW, seed=0)
+    xs = torch.from_numpy(truth[2:3, None].astype(np.float32))
+    xs = xs.repeat(40, 1, 1, 1)
+    out = train_errormap.perturb_borders(xs, np.random.default_rng(0), 1.0)
+    assert torch.equal(xs[0], torch.from_numpy(truth[2:3].astype(np.float32)))  # the input is not changed
+    changed = out != xs
+    assert changed.flatten(1).any(1).float().mean() > 0.8
+    cut = grown = 0
+    for b in range(len(xs)):
+        where = changed[b, 0]
+        if not where.any():
+            continue
+        before, after = xs[b, 0][where], out[b, 0][where]
+        # one structure per sample: its pixels became background (a cut) or background became it (grown)
+        if (after == 0).all():
+            assert before.unique().numel() == 1
+            cut += 1
+        else:
+            assert (before == 0).all() and after.unique().numel() == 1
+            grown += 1
+    assert cut > 5 and grown > 5
+    assert torch.equal(train_errormap.perturb_borders(xs, np.random.default_rng(0), 0.0), xs)
