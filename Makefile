@@ -6,6 +6,8 @@ VENV ?= .venv
 # A CPU build of torch; on a CUDA machine use e.g. `make demo TORCH=torch`.
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
+# Quiets setuptools' notice, shown on every editable install, that folders named like a package may shadow it.
+EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install -q -e
 
 # The oldest releases pyproject.toml admits, on Slicer 5.8's Python 3.9 (PyPI's torch 2.0.1 is a
 # CUDA build, about 2.5 GB): `make test-oldest PY39=/path/to/python3.9`.
@@ -18,13 +20,13 @@ $(BIN)/segqc: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e .
+	$(EDITABLE) .
 	touch $@
 
 setup: $(BIN)/segqc
 
 setup-test: setup
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(EDITABLE) ".[test]"
 
 demo: setup
 	$(BIN)/segqc demo -o segqc-demo
