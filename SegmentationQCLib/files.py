@@ -165,16 +165,44 @@ def read_file(path: Path, what: str, files: dict | None = None) -> tuple[sitk.Im
 
 
 def _read_one(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
-    if path.name.lower().endswith((".nii", ".nii.gz")):
+    nifti = path.name.lower().endswith((".nii", ".nii.gz"))
+    if nifti:
         _check_nifti_complete(path, what)
     try:
-        return sitk.ReadImage(str(path)), []
+        return (_read_nifti_float(path) if nifti else None) or sitk.ReadImage(str(path)), []
     except RuntimeError as e:
         msg = str(e)
-        if "orthonormal" not in msg or not path.name.lower().endswith((".nii", ".nii.gz")):
+        if "orthonormal" not in msg or not nifti:
             first = next((ln.strip() for ln in msg.splitlines() if "ERROR" in ln or "error" in ln), msg.splitlines()[-1])
             raise InputError(f"cannot read {what} {path.name}: {first.split('ERROR:')[-1].strip()}") from None
-    return _read_nifti_permissive(path), [f"{path.name}: direction cosines were not orthonormal; they were orthonormalised"]
+        return _read_nifti_permissive(path), [f"{path.name}: direction cosines were not orthonormal; they were orthonormalised"]
+
+
+def _read_nifti_float(path: Path) -> sitk.Image | None:
+    """A float NIfTI's voxels as nibabel reads them, on the grid ITK reads from its header; None for
+    other NIfTIs (ITK reads them). ITK would read NaN and infinite voxels as 0, silently; kept, they
+    are reported (an image) or refused (a segmentation) as in any other format."""
+    import nibabel as nib
+
+    try:
+        nii = nib.load(str(path))
+    except Exception:  # not a NIfTI nibabel reads: SimpleITK says why
+        return None
+    if not np.issubdtype(nii.get_data_dtype(), np.floating):
+        return None
+    header = sitk.ImageFileReader()
+    header.SetFileName(str(path))
+    header.ReadImageInformation()  # raises what sitk.ReadImage would on a bad header
+    if header.GetNumberOfComponents() != 1 or int(np.prod(header.GetSize())) != int(np.prod(nii.shape)):
+        return None
+    dtype = np.float64 if header.GetPixelID() == sitk.sitkFloat64 else np.float32
+    data = np.asanyarray(nii.dataobj).astype(dtype, copy=False)
+    img = sitk.GetImageFromArray(np.transpose(data, tuple(reversed(range(data.ndim)))).reshape(header.GetSize()[::-1]),
+                                 isVector=False)
+    img.SetSpacing(header.GetSpacing())
+    img.SetOrigin(header.GetOrigin())
+    img.SetDirection(header.GetDirection())
+    return img
 
 
 def _check_nifti_complete(path: Path, what: str) -> None:

@@ -138,14 +138,26 @@ def test_empty_and_unmapped_labels_warn(tmp_path, stack):
     assert any("[7]" in w for w in case.warnings) and not (case.labels == 7).any()
 
 
-def test_non_finite_image_voxels_are_set_to_zero_with_a_warning(tmp_path, stack):
+@pytest.mark.parametrize("ext", [".nrrd", ".nii.gz", ".nii"])  # ITK reads a NIfTI's NaN and inf as 0, silently
+def test_non_finite_image_voxels_are_set_to_zero_with_a_warning(tmp_path, stack, ext):
     image, truth, spacing = stack
     broken = image.astype(np.float32)
     broken[0, :2, :4] = [[np.nan, np.inf, -np.inf, 5.0]] * 2
-    img = write(broken, tmp_path / "i.nrrd", tuple(reversed(spacing)))  # NRRD keeps NaN and inf (NIfTI via ITK does not)
+    img = write(broken, tmp_path / f"i{ext}", tuple(reversed(spacing)))
     case = read_case(img, write(truth, tmp_path / "s.nrrd", tuple(reversed(spacing))))
-    assert case.warnings == ["i.nrrd: NaN or infinite voxels were set to 0"]
+    assert case.warnings == [f"i{ext}: NaN or infinite voxels were set to 0"]
     np.testing.assert_array_equal(case.to_input_order(case.image)[0, :2, :4], [[0, 0, 0, 5.0]] * 2)
+    np.testing.assert_array_equal(case.to_input_order(case.image)[1:], image[1:])
+
+
+@pytest.mark.parametrize("ext", [".nrrd", ".nii.gz"])
+def test_a_float_segmentation_with_nan_is_refused(tmp_path, stack, ext):
+    image, truth, spacing = stack
+    labels = truth.astype(np.float32)
+    labels[2, 5, 5] = np.nan
+    seg = write(labels, tmp_path / f"s{ext}", tuple(reversed(spacing)))
+    with pytest.raises(InputError, match=f"segmentation s{ext} contains NaN or infinite values"):
+        read_case(write(image, tmp_path / "i.nii.gz", tuple(reversed(spacing))), seg)
 
 
 def test_single_slice_and_4d(tmp_path, stack):

@@ -259,7 +259,7 @@ def _cine(files, stack):
 
 
 def test_check_and_batch_take_one_frame_of_a_cine_series(files, stack, random_pack, capsys, monkeypatch):
-    import SimpleITK as sitk
+    from SegmentationQCLib import files as files_module
 
     cine, pack = _cine(files, stack), ["--pack", str(random_pack)]
     assert main(["check", str(cine["image"]), str(cine["seg"]), *pack]) == 2
@@ -276,8 +276,8 @@ def test_check_and_batch_take_one_frame_of_a_cine_series(files, stack, random_pa
                         f"plain,{files['image']},{files['damaged']},{files['truth']},\n"
                         f"es,{cine['image']},{cine['seg']},{cine['seg']},1\n"
                         f"odd,{cine['image']},{cine['seg']},,one\n")
-    reads, read = [], sitk.ReadImage
-    monkeypatch.setattr(sitk, "ReadImage", lambda path, *a: reads.append(os.path.basename(path)) or read(path, *a))
+    reads, read = [], files_module._read_one
+    monkeypatch.setattr(files_module, "_read_one", lambda path, *a: reads.append(path.name) or read(path, *a))
     assert main(["batch", str(manifest), "-o", str(files["dir"] / "out"), *pack]) == 0
     names = ["cine_image.nii.gz", "cine_seg.nii.gz", *(files[k].name for k in ("image", "damaged", "truth"))]
     assert reads == names  # the cine files read once for their three rows, though not next to each other
@@ -290,11 +290,12 @@ def test_check_and_batch_take_one_frame_of_a_cine_series(files, stack, random_pa
 
 
 def test_ejection_fraction_from_two_frames_of_a_cine_series(files, stack, random_pack, capsys, monkeypatch):
-    import SimpleITK as sitk
+    from SegmentationQCLib import files as files_module
 
     cine, pack = _cine(files, stack), ["--pack", str(random_pack)]
-    reads, read = [], sitk.ReadImage
-    monkeypatch.setattr(sitk, "ReadImage", lambda path, *a: reads.append(os.path.basename(path)) or read(path, *a))
+
+    reads, read = [], files_module._read_one
+    monkeypatch.setattr(files_module, "_read_one", lambda path, *a: reads.append(path.name) or read(path, *a))
     assert main(["ef", str(files["image"]), str(files["truth"]), str(files["image"]), str(files["damaged"]), *pack]) == 0
     apart = json.loads(capsys.readouterr().out)
     assert main(["ef", *[str(cine[k]) for k in ("image", "seg", "image", "seg")], "--ed-frame", "0", "--es-frame", "1",

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 
 import pytest
@@ -17,7 +16,7 @@ def _rows(path):
 
 
 def test_dask_batch_matches_the_plain_batch(files, random_pack, capsys, monkeypatch):
-    import SimpleITK as sitk
+    from SegmentationQCLib import files as files_module
 
     d = files["dir"]
     manifest = d / "m.csv"
@@ -26,8 +25,8 @@ def test_dask_batch_matches_the_plain_batch(files, random_pack, capsys, monkeypa
                         f"good,{files['image']},{files['damaged']},{files['truth']}\n"
                         f"perfect,{files['image']},{files['truth']},\n")  # one task: they share the image
     assert main(["batch", str(manifest), "-o", str(d / "plain"), "--pack", str(random_pack)]) == 0
-    reads, read = [], sitk.ReadImage
-    monkeypatch.setattr(sitk, "ReadImage", lambda path, *a: reads.append(os.path.basename(path)) or read(path, *a))
+    reads, read = [], files_module._read_one
+    monkeypatch.setattr(files_module, "_read_one", lambda path, *a: reads.append(path.name) or read(path, *a))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
         assert main(["batch", str(manifest), "-o", str(d / "dask"), "--pack", str(random_pack),
