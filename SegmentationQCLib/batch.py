@@ -32,13 +32,17 @@ def read_manifest(path: Path) -> list[dict]:
         raise InputError(f"the manifest {path} is a folder; give a CSV file with the columns case,image,segmentation")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            head = f.readline()
-            f.seek(0)
+            start, head = 0, f.readline()
+            while head and not head.strip():  # blank lines above the header
+                start, head = f.tell(), f.readline()
+            f.seek(start)
             reader = csv.DictReader(f, delimiter=max(",;\t", key=head.count))
-            rows = list(reader)
+            rows, fields = list(reader), reader.fieldnames or []
     except UnicodeDecodeError:
         raise InputError(f"manifest {path.name} is not a text (UTF-8) CSV file") from None
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if not head.strip():
+        raise InputError(f"manifest {path.name} is empty; give a CSV file with the columns case,image,segmentation")
+    missing = [c for c in REQUIRED if c not in fields]
     if missing:
         raise InputError(f"manifest {path.name} needs the columns case,image,segmentation "
                          f"(missing: {', '.join(missing)})")

@@ -78,8 +78,9 @@ def _labels_for(case: Case, pack: ModelPack) -> list[int]:
 
 def input_notes(case: Case, pack: ModelPack) -> list[str]:
     """Warnings about the input the pack cannot judge: structures the label mapping names that the
-    pack does not score, and pixels more than four times larger or smaller than the pack's (a header
-    in other units than mm, or another kind of image)."""
+    pack does not score, pixels more than four times larger or smaller than the pack's (a header
+    in other units than mm, or another kind of image), or else slices narrower than half the pack's
+    ROI (a tight crop)."""
     notes = []
     other = {c: v for c, v in case.class_values.items() if c not in pack.classes}
     if other:
@@ -92,6 +93,12 @@ def input_notes(case: Case, pack: ModelPack) -> list[str]:
         notes.append(f"the image's pixels ({pixel[0]:g} x {pixel[1]:g} mm) are {ratio:.0f} times {size} than the "
                      f"{target:g} mm model pack {pack.name} works at: check that the header gives mm; the estimates "
                      "may be meaningless")
+        return notes
+    extent, roi_mm = np.asarray(case.labels.shape[1:]) * pixel, pack.preprocessing["roi_size"] * target
+    if extent.min() < roi_mm / 2:
+        notes.append(f"the image's slices cover only {extent[0]:.0f} x {extent[1]:.0f} mm; model pack {pack.name} reads a "
+                     f"{roi_mm:.0f} mm square around the structures and needs at least {roi_mm / 2:.0f} mm of it: a crop "
+                     "this tight may cut the structures off, and the estimates may be meaningless")
     return notes
 
 

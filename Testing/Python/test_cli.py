@@ -173,16 +173,17 @@ def test_batch_reads_each_file_with_its_own_labels(files, random_pack, stack):
 def test_batch_manifest_without_columns(files, random_pack, capsys):
     m = files["dir"] / "bad.csv"
     for text, message in [("name,img\nx,y\n", "needs the columns case,image,segmentation"),
-                          ("case,image,segmentation\n", "lists no cases")]:
+                          ("case,image,segmentation\n", "lists no cases"), ("", "is empty"), ("\n\n", "is empty")]:
         m.write_text(text)
         assert main(["batch", str(m), "-o", str(files["dir"] / "o"), "--pack", str(random_pack)]) == 2
         assert message in capsys.readouterr().err
 
 
 def test_batch_reads_spreadsheet_csv_and_reports_rows_missing_cells(files, random_pack):
-    """A byte-order mark and semicolons, as spreadsheets save CSV; a row without a case name or a file."""
+    """A byte-order mark and semicolons, as spreadsheets save CSV, blank lines above the header; a row
+    without a case name or a file."""
     m = files["dir"] / "sheet.csv"
-    m.write_bytes("\ufeffcase;image;segmentation\n"
+    m.write_bytes("\ufeff\n \ncase;image;segmentation\n"
                   f"a;{files['image']};{files['damaged']}\n"
                   f";{files['image']};{files['truth']}\n"
                   f"c;{files['image']};\n".encode("utf-8"))

@@ -167,6 +167,13 @@ def test_input_the_pack_cannot_judge_is_named_in_the_warnings(stack, random_pack
     assert input_notes(case_from_arrays(image, truth, spacing), pack) == []
     metres = case_from_arrays(image, truth, (spacing[0] / 1000, spacing[1] / 1000, spacing[2] / 1000))
     assert "times smaller than the 1.5 mm model pack" in " ".join(input_notes(metres, pack))
+    assert len(input_notes(metres, pack)) == 1  # not also called a tight crop
+    crop = case_from_arrays(image[:, 40:100, :], truth[:, 40:100, :], spacing)  # 60 rows
+    assert input_notes(crop, pack) == [
+        f"the image's slices cover only {60 * spacing[1]:.0f} x {image.shape[2] * spacing[2]:.0f} mm; model pack "
+        f"{pack.name} reads a 192 mm square around the structures and needs at least 96 mm of it: a crop this tight "
+        "may cut the structures off, and the estimates may be meaningless"]
+    assert input_notes(case_from_arrays(image[:, :80], truth[:, :80], (spacing[0], 1.25, 1.25)), pack) == []
     extra = case_from_arrays(image, truth, spacing, {"LV": 3, "MYO": 2, "RV": 1, "LA": 4})
     assert input_notes(extra, pack) == [f"the label mapping names LA, which model pack {pack.name} does not score (it "
                                         "scores LV, MYO, RV): label values [4] are ignored"]
