@@ -77,9 +77,12 @@ def parse_labels(text: str | None) -> dict[str, int] | None:
     for part in text.split(","):
         name, _, value = part.partition("=")
         try:
-            out[name.strip()] = int(value)
+            value = int(value)
         except ValueError:
             raise InputError(f"--labels expects NAME=VALUE pairs such as LV=3,MYO=2,RV=1, got {text!r}") from None
+        if name.strip() in out:
+            raise InputError(f"--labels names {name.strip()} twice: {text!r}")
+        out[name.strip()] = value
     return _checked_values(out, text)
 
 

@@ -237,6 +237,8 @@ def test_parse_labels():
         parse_labels("LV=1,RV=1")
     with pytest.raises(InputError, match="0 is the background"):
         parse_labels("LV=0,MYO=2,RV=1")
+    with pytest.raises(InputError, match="names LV twice"):
+        parse_labels("LV=3,LV=2,MYO=1")
 
 
 @pytest.mark.parametrize("name", ["cut.nii", "cut.nii.gz"])
