@@ -256,9 +256,17 @@ def case_from_arrays(image: np.ndarray, labels: np.ndarray, spacing, class_value
     if image.shape != labels.shape:
         raise InputError(f"image {image.shape} and segmentation {labels.shape} arrays differ in shape")
     labels = _label_values(labels, "array")
-    if image.ndim == 2:
-        image, labels, spacing = image[None], labels[None], (1.0,) + tuple(spacing)
-    ax = find_slice_axis(spacing, image.shape)
+    try:
+        spacing = tuple(float(v) for v in spacing)
+    except (TypeError, ValueError):
+        spacing = ()
+    if image.ndim not in (2, 3) or len(spacing) != image.ndim or not all(np.isfinite(spacing)) or min(spacing) <= 0:
+        raise InputError(f"case_from_arrays takes 2D or 3D arrays and one positive spacing (mm) per axis; got "
+                         f"{image.ndim}D arrays and spacing {spacing or 'that is not numbers'}")
+    flat = image.ndim == 2
+    if flat:
+        image, labels, spacing = image[None], labels[None], (1.0,) + spacing
+    ax = 0 if flat else find_slice_axis(spacing, image.shape)
     if directions is None:  # no geometry: keep the stored in-plane order
         axes, flips = (ax,) + tuple(i for i in range(3) if i != ax), (False, False)
     else:

@@ -6,6 +6,7 @@ volume Dice is rebuilt from the slices (Fournel et al. 2021).
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -159,6 +160,8 @@ class QCEngine:
                  precision: str = "float32"):
         self.pack = pack if isinstance(pack, ModelPack) else load_pack(pack)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", str(self.device)):
+            raise InputError(f"device {self.device!r} is not cpu, cuda or cuda:N")
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():
             raise InputError(f"device {self.device} was asked for, but this machine's torch sees no CUDA GPU "
                              f"(torch {torch.__version__}); use --device cpu")
@@ -274,6 +277,10 @@ class QCEngine:
         ``error_map``/``surrogate`` ask for those outputs (the error map on the case grid; a method that
         needs the error-map network runs it anyway, for its estimates, QI and error fractions).
         ``progress(fraction, stage)`` is called between stages; it may raise to cancel."""
+        if not isinstance(case, Case):
+            raise InputError(f"check takes a Case (from read_case or case_from_arrays), not {type(case).__name__}")
+        if isinstance(exclude_ends, bool) or not isinstance(exclude_ends, (int, np.integer)) or exclude_ends < 0:
+            raise InputError(f"exclude_ends must be a whole number of slices, 0 or more, not {exclude_ends!r}")
         report = progress or (lambda fraction, stage: None)
         need = self.needed()
         t0 = time.perf_counter()

@@ -344,3 +344,15 @@ def test_arrays_that_are_not_a_label_map_are_refused_as_files_are(stack):
         case_from_arrays(image, truth.astype(str), spacing)
     assert np.array_equal(case_from_arrays(image, truth.astype(np.float32), spacing).labels,
                           case_from_arrays(image, truth, spacing).labels)
+
+
+@pytest.mark.parametrize("spacing", [(1.4, 1.4), (-8.0, 1.4, 1.4), (8.0, 0.0, 1.4), (8.0, np.nan, 1.4), "abc", None])
+def test_arrays_with_a_spacing_that_does_not_fit_are_refused(stack, spacing):
+    from SegmentationQCLib.case import case_from_arrays
+
+    image, truth, _ = stack
+    with pytest.raises(InputError, match="one positive spacing"):
+        case_from_arrays(image, truth, spacing)
+    with pytest.raises(InputError, match="takes 2D or 3D arrays"):
+        case_from_arrays(image[None], truth[None], (1.0, 8.0, 1.4, 1.4))
+    assert case_from_arrays(image[0], truth[0], (1.4, 1.4)).labels.shape == (1,) + truth.shape[1:]

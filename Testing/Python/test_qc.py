@@ -179,6 +179,20 @@ def test_input_the_pack_cannot_judge_is_named_in_the_warnings(stack, random_pack
                                         "scores LV, MYO, RV): label values [4] are ignored"]
 
 
+def test_python_callers_get_one_sentence_for_arguments_that_do_not_fit(stack, random_pack):
+    image, truth, spacing = stack
+    with pytest.raises(InputError, match="device 'tpu' is not cpu, cuda or cuda:N"):
+        QCEngine(random_pack, "tpu")
+    engine = QCEngine(random_pack, "cpu", ["slice"])
+    with pytest.raises(InputError, match="check takes a Case .* not str"):
+        engine.check("image.nii.gz")
+    case = case_from_arrays(image, truth, spacing)
+    for bad in (-1, 1.5, "2", True):
+        with pytest.raises(InputError, match="exclude_ends must be a whole number"):
+            engine.check(case, exclude_ends=bad)
+    assert engine.check(case, exclude_ends=np.int64(1)).flags.shape == (len(image), 3)
+
+
 def test_methods_as_a_comma_separated_string_as_on_the_command_line(random_pack):
     assert QCEngine(random_pack, "cpu", "slice, ").methods == ["slice"]
     with pytest.raises(InputError, match=r"method sliec is not available with model pack random \(available: slice\)"):
