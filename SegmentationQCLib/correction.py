@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, signal
 
+from .case import Case
+from .errors import InputError
 from .metrics import MYOCARDIUM_DENSITY_G_PER_ML, end_slices, slice_areas
 
 CARDIAC_GROUPS = (("LV", "MYO"), ("RV",))
@@ -395,8 +397,15 @@ def correct(case, result, groups=CARDIAC_GROUPS, use_surrogate: bool = False,
     them; with ``verify``, a rebuilt slice the engine does not score higher than the original is put
     back as it was and listed under ``put_back`` (``keep_better``).
     The corrected measurements are the corrected segmentation's; ``neighbour_mean`` is the paper's."""
-    classes, repair = result.classes, repairs(result, groups)  # its own repair flags: passed on unchanged
+    if not isinstance(case, Case) or not all(hasattr(result, a) for a in ("classes", "flags", "seg_area")):
+        raise InputError(f"correct takes a Case and the result of its check, not {type(case).__name__} and "
+                         f"{type(result).__name__}")
+    classes = result.classes
     values = [case.class_values[c] for c in classes]
+    if not np.array_equal(slice_areas(case.labels, values), result.seg_area):
+        raise InputError("the result was not computed on this segmentation (the segmented areas of its slices differ): "
+                         "check this segmentation, then correct it with that check's result")
+    repair = repairs(result, groups)  # its own repair flags: passed on unchanged
     realigned = realigned_for(case, result, groups, realign_agree)
 
     def rebuild(sizes=None):

@@ -7,6 +7,7 @@ from scipy import ndimage
 
 from SegmentationQCLib import metrics
 from SegmentationQCLib.case import case_from_arrays
+from SegmentationQCLib.errors import InputError
 from SegmentationQCLib.correction import (IMAGE_AGREE, MAX_RUN, SURE_WRONG, Correction, correct, corrected_areas,
                                          corrected_structure_areas, ejection, group_flags, image_sizes, interpolate,
                                          neighbours, outcome_notes, realign, realigned_slices, rebuild_slices, repair_flags, repairs,
@@ -280,3 +281,20 @@ def test_outcome_notes_name_each_slice_left_as_it_was_and_why():
         f"flagged but not rebuilt (the stack's first or last slice, or more than {MAX_RUN} flagged slices in a row): [0, 9]",
         "flagged but kept as they are (they fit their neighbours): [3]",
         "rebuilt but put back as they were (QC scored the rebuild no higher): [5, 6]"]
+
+
+def test_a_result_of_another_segmentation_is_refused(stack):
+    image, truth, spacing = stack
+    flags = np.zeros((truth.shape[0], 3), bool)
+    flags[4] = True
+    result = SimpleNamespace(flags=flags, classes=CLASSES, seg_area=np.stack([_masks(s).sum((1, 2)) for s in truth]),
+                             slice_dice=np.full(flags.shape, 0.5), surrogate=None)
+    assert isinstance(correct(case_from_arrays(image, truth, spacing, VALUES), result), Correction)
+    edited = truth.copy()
+    edited[5] = 0  # the segmentation changed after its check
+    with pytest.raises(InputError, match="not computed on this segmentation"):
+        correct(case_from_arrays(image, edited, spacing, VALUES), result)
+    with pytest.raises(InputError, match="not computed on this segmentation"):
+        correct(case_from_arrays(image[:-1], truth[:-1], spacing, VALUES), result)  # another stack
+    with pytest.raises(InputError, match="takes a Case and the result of its check"):
+        correct(case_from_arrays(image, truth, spacing, VALUES), None)
