@@ -8,6 +8,8 @@ only read: temporary nodes are removed before returning.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import slicer
 import vtk
@@ -151,6 +153,25 @@ def labels_on_volume(segmentation_node, volume_node, segment_ids) -> np.ndarray:
     return out
 
 
+def check_nodes(volume_node, segmentation_node, mapping=None) -> None:
+    """Refuse, in one sentence, nodes of the wrong kind, a volume without voxels, or a mapping that is
+    not a dict."""
+    def what(node):
+        return "None" if node is None else f"{node.GetClassName()} {node.GetName()}" if hasattr(node, "GetClassName") \
+            else type(node).__name__
+
+    if not (hasattr(volume_node, "IsA") and volume_node.IsA("vtkMRMLScalarVolumeNode")):
+        raise ValueError(f"the image must be a scalar volume node, not {what(volume_node)}")
+    if not (hasattr(segmentation_node, "IsA") and segmentation_node.IsA("vtkMRMLSegmentationNode")):
+        raise ValueError(f"the segmentation must be a segmentation node, not {what(segmentation_node)} "
+                         "(the Segmentations module converts a labelmap volume into one)")
+    image = volume_node.GetImageData()
+    if image is None or image.GetPointData().GetScalars() is None:
+        raise ValueError(f"volume {volume_node.GetName()} has no voxels")
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise ValueError(f"the mapping is a dict {{structure: segment ID or None}}, not {type(mapping).__name__}")
+
+
 def case_from_nodes(volume_node, segmentation_node, mapping: dict | None = None, classes=None,
                     name: str | None = None) -> Case:
     """A ``Case`` from a volume node and a segmentation node.
@@ -158,6 +179,7 @@ def case_from_nodes(volume_node, segmentation_node, mapping: dict | None = None,
     ``mapping`` is {structure: segment id or None}; by default it is guessed from segment names
     and terminology. A structure with no segment is scored as absent, with a warning.
     """
+    check_nodes(volume_node, segmentation_node, mapping)
     classes = list(classes or (mapping.keys() if mapping else DEFAULT_LABELS))
     mapping = dict(mapping) if mapping else guess_segment_mapping(segmentation_node, classes)
     seg = segmentation_node.GetSegmentation()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import mrml_outputs as out
 from .correction import correct
-from .mrml_bridge import case_from_nodes, guess_segment_mapping, segmentation_like
+from .mrml_bridge import case_from_nodes, check_nodes, guess_segment_mapping, segmentation_like
 from .report import correction_section, to_report, write_json
 from .report_html import write_html
 
@@ -77,6 +77,7 @@ def run_review(volume_node, segmentation_node, engine, mapping: dict | None = No
 
     ``flag_on`` and ``exclude_ends`` choose how slices are flagged (``QCEngine.check``).
     """
+    check_nodes(volume_node, segmentation_node, mapping)
     mapping = dict(mapping or guess_segment_mapping(segmentation_node, engine.pack.classes))
     case = case_from_nodes(volume_node, segmentation_node, mapping, engine.pack.classes, segmentation_node.GetName())
     result = engine.check(case, flag_on, exclude_ends, error_map=error_map)

@@ -133,6 +133,25 @@ def test_unknown_segment_id_is_refused(sax_nodes):
         case_from_nodes(sax_nodes["volume"], sax_nodes["segmentation"], {"LV": "nope", "MYO": None, "RV": None})
 
 
+def test_nodes_of_the_wrong_kind_are_refused_in_one_sentence(sax_nodes, random_pack):
+    from SegmentationQCLib.mrml_bridge import case_from_nodes
+    from SegmentationQCLib.qc import QCEngine
+    from SegmentationQCLib.review import run_review
+
+    n, engine = sax_nodes, QCEngine(str(random_pack), "cpu", ["slice"])
+    empty = n["scene"].AddNewNodeByClass("vtkMRMLScalarVolumeNode", "novoxels")
+    for args, message in [((None, n["segmentation"]), "the image must be a scalar volume node, not None"),
+                          ((n["segmentation"], n["segmentation"]), "not vtkMRMLSegmentationNode seg"),
+                          ((n["volume"], None), "the segmentation must be a segmentation node, not None"),
+                          ((n["volume"], n["volume"]), "not vtkMRMLScalarVolumeNode cine"),
+                          ((empty, n["segmentation"]), "volume novoxels has no voxels"),
+                          ((n["volume"], n["segmentation"], "LV=3"), "the mapping is a dict")]:
+        with pytest.raises(ValueError, match=message):
+            run_review(*args[:2], engine, *args[2:])
+        with pytest.raises(ValueError, match=message):
+            case_from_nodes(*args)
+
+
 def test_segmentation_on_another_grid_is_resampled_onto_the_volume(mrml):
     """A segmentation cropped to the heart (other origin and extent) lands on the volume's voxels."""
     import slicer
