@@ -171,7 +171,7 @@ def cmd_ef(a) -> int:
     (``case.cine_phases``: the labelled frames with the largest and the smallest LV)."""
     from .case import cine_phases, parse_labels
     from .correction import correct, ejection
-    from .report import check_outputs, write_json
+    from .report import check_outputs, summary, to_report, write_json
 
     if (a.es_image is None) != (a.es_segmentation is None):
         raise InputError("give ES_IMAGE and ES_SEGMENTATION together, or neither (both phases from one cine pair)")
@@ -182,11 +182,22 @@ def cmd_ef(a) -> int:
         frames = tuple(f if f is not None else g for f, g in zip(frames, found))
         out["frames"] = {"ED": frames[0], "ES": frames[1], "found": "the labelled frames with the largest and the "
                                                                    "smallest LV volume"}
-    for phase, image, seg, frame in (("ED", a.ed_image, a.ed_segmentation, frames[0]),
-                                     ("ES", a.es_image or a.ed_image, a.es_segmentation or a.ed_segmentation, frames[1])):
+    phases = (("ED", a.ed_image, a.ed_segmentation, frames[0]),
+              ("ES", a.es_image or a.ed_image, a.es_segmentation or a.ed_segmentation, frames[1]))
+    warnings, quality = [], {}
+    for phase, image, seg, frame in phases:
         case, res, engine = _checked(a, image, seg, frame, engine, files)
         out[phase] = correct(case, res, engine=engine).measurements  # as segqc correct, no file written
+        rep = to_report(res, image, seg)
+        quality[phase] = {"verdict": rep["verdict"], "dice": {c: v["dice"] for c, v in rep["volume"].items()}}
+        warnings += [f"{phase}: {w}" for w in rep["warnings"]]
+        print(f"{phase} {summary(rep)}", file=sys.stderr)
+    if [Path(p).resolve() for p in phases[0][1:3]] == [Path(p).resolve() for p in phases[1][1:3]] \
+            and frames[0] == frames[1]:
+        warnings.append("ED and ES are the same image, segmentation and frame: the stroke volume is 0")
+        print(f"warning: {warnings[-1]}", file=sys.stderr)
     out["function"] = ejection(out["ED"], out["ES"])
+    out["quality"], out["warnings"] = quality, warnings
     if a.output:
         write_json(out, a.output)
     else:

@@ -241,6 +241,24 @@ def test_ejection_fraction_from_ed_and_es(files, random_pack, capsys):
     edv, esv = volume_ml(ed, 3, (8.0, 1.4, 1.4)), volume_ml(es, 3, (8.0, 1.4, 1.4))
     assert out["ED"]["LV_volume"]["measured"] == pytest.approx(edv)
     assert out["function"]["LV_ejection_fraction"]["measured"] == pytest.approx(100 * (edv - esv) / edv)
+    # each phase's check: its verdict and Dice, and its warnings named by phase
+    assert out["quality"]["ED"]["verdict"] in ("pass", "review", "fail") and set(out["quality"]["ES"]["dice"]) == \
+        {"LV", "MYO", "RV"}
+    assert out["warnings"] == []
+    unmapped = files["dir"] / "lv7.nii.gz"
+    sitk.WriteImage(sitk.ChangeLabel(sitk.ReadImage(str(files["truth"])), {3: 7}), str(unmapped))
+    assert main(["ef", str(files["image"]), str(files["truth"]), str(files["image"]), str(unmapped),
+                 "--pack", str(random_pack)]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["warnings"][0] == "ES: lv7.nii.gz: label values [7] are not mapped to a structure and are ignored (see --labels)"
+    assert f"ES lv7: {out['quality']['ES']['verdict'].upper()}" in captured.err
+    assert main(["ef", str(files["image"]), str(files["truth"]), str(files["image"]), str(files["truth"]),
+                 "--pack", str(random_pack)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["warnings"] == ["ED and ES are the same image, segmentation and frame: the stroke "
+                                                    "volume is 0"]
+    assert "warning: ED and ES are the same image" in captured.err
 
 
 def _cine(files, stack):
