@@ -229,8 +229,10 @@ def case_from_images(img: sitk.Image, seg: sitk.Image, image_path: Path, seg_pat
     present = {int(v) for v in np.unique(lab)} - {0}
     unknown = sorted(present - set(class_values.values()))
     if unknown:
-        warnings.append(f"{seg_path.name}: label values {unknown} are not mapped to a structure and are ignored "
-                        "(see --labels)")
+        listed = str(unknown) if len(unknown) <= 10 else f"[{', '.join(map(str, unknown[:10]))}, …] ({len(unknown)} values)"
+        warnings.append(f"{seg_path.name}: label values {listed} are not mapped to a structure and are ignored "
+                        "(see --labels)" + ("; so many values suggest an image rather than a label map"
+                                            if len(unknown) > 255 else ""))
         lab = np.where(np.isin(lab, unknown), 0, lab)
     if not present & set(class_values.values()):
         warnings.append(f"{seg_path.name} contains none of the structures {class_values}; "

@@ -87,7 +87,9 @@ def _scan_series(path: Path, what: str) -> tuple[list[str], dict[str, list]]:
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), ids[0])
     by_position: dict[str, list] = {}  # position -> (trigger time, instance number, file order, file, depth)
     for i, f in enumerate(files):
-        position, trigger, instance, orientation = _dicom_tags(f, ("0020|0032", "0018|1060", "0020|0013", "0020|0037"))
+        position, trigger, instance, orientation, modality = _dicom_tags(
+            f, ("0020|0032", "0018|1060", "0020|0013", "0020|0037", "0008|0060"))
+        _refuse_dicom_object(f"{path.name}/{Path(f).name}", modality, what)
         by_position.setdefault(position or f, []).append(
             (_number(trigger), _number(instance), i, f, _along_normal(position, orientation)))
     return list(files), by_position
@@ -169,13 +171,40 @@ def _read_one(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
     if nifti:
         _check_nifti_complete(path, what)
     try:
-        return (_read_nifti_float(path) if nifti else None) or sitk.ReadImage(str(path)), []
+        img = (_read_nifti_float(path) if nifti else None) or sitk.ReadImage(str(path))
     except RuntimeError as e:
         msg = str(e)
+        _refuse_dicom_object(path.name, "RTSTRUCT" if _is_rtstruct(path) else None, what)
         if "orthonormal" not in msg or not nifti:
             first = next((ln.strip() for ln in msg.splitlines() if "ERROR" in ln or "error" in ln), msg.splitlines()[-1])
             raise InputError(f"cannot read {what} {path.name}: {first.split('ERROR:')[-1].strip()}") from None
         return _read_nifti_permissive(path), [f"{path.name}: direction cosines were not orthonormal; they were orthonormalised"]
+    if img.HasMetaDataKey("0008|0060"):
+        _refuse_dicom_object(path.name, img.GetMetaData("0008|0060"), what)
+    return img, []
+
+
+_DICOM_OBJECTS = {"SEG": "a DICOM Segmentation object (SEG)", "RTSTRUCT": "a DICOM RT Structure Set (contours, not voxels)"}
+
+
+def _refuse_dicom_object(name: str, modality: str | None, what: str) -> None:
+    """One sentence for a DICOM object that holds structures but is not a label image (ITK reads a
+    SEG's binary frames as a stack of 0/255 images, and no RT Structure Set at all)."""
+    kind = _DICOM_OBJECTS.get((modality or "").strip().upper())
+    if kind:
+        raise InputError(f"{what} {name} is {kind}, which this tool does not read: convert it to a label image "
+                         "(NIfTI or NRRD), e.g. in 3D Slicer, which loads it with its DICOM extensions "
+                         "(QuantitativeReporting for SEG, SlicerRT for RT structures), or use the Slicer module")
+
+
+def _is_rtstruct(path: Path) -> bool:
+    """Whether a file ITK cannot read is a DICOM file whose header names an RT Structure Set."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM" and b"RTSTRUCT" in head
 
 
 def _read_nifti_float(path: Path) -> sitk.Image | None:

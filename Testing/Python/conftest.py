@@ -35,10 +35,10 @@ def slicer_file(labels, path, segments, spacing_xyz=(1.4, 1.4, 8.0), layers=1):
 
 
 
-def dicom_series(array, folder, spacing_xyz=(1.4, 1.4, 8.0), frames=1):
+def dicom_series(array, folder, spacing_xyz=(1.4, 1.4, 8.0), frames=1, modality="MR"):
     """One DICOM file per slice (and per frame: a cine series repeats the slice positions; a 4D
     ``array`` gives each frame its own volume), numbered slice by slice with each slice's frames in
-    turn, each with its trigger time. GDCM's writer sets the C locale (Python's default encoding
+    turn, each with its trigger time and ``modality``. GDCM's writer sets the C locale (Python's default encoding
     becomes ASCII): it is put back."""
     saved = locale.setlocale(locale.LC_ALL)
     folder.mkdir()
@@ -47,7 +47,7 @@ def dicom_series(array, folder, spacing_xyz=(1.4, 1.4, 8.0), frames=1):
     for k in range(len(volumes[0])):
         for t, volume in enumerate(volumes):
             sl = sitk.GetImageFromArray(volume[k].astype(np.int16))
-            for tag, v in (("0008|0060", "MR"), ("0020|000e", "1.2.826.0.1.3680043.2.1125.1"),
+            for tag, v in (("0008|0060", modality), ("0020|000e", "1.2.826.0.1.3680043.2.1125.1"),
                            ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0020|0032", f"0\\0\\{k * spacing_xyz[2]}"),
                            ("0020|0013", str(n)), ("0018|1060", str(40 * t)), ("0018|0050", str(spacing_xyz[2]))):
                 sl.SetMetaData(tag, v)

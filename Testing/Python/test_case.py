@@ -356,3 +356,29 @@ def test_arrays_with_a_spacing_that_does_not_fit_are_refused(stack, spacing):
     with pytest.raises(InputError, match="takes 2D or 3D arrays"):
         case_from_arrays(image[None], truth[None], (1.0, 8.0, 1.4, 1.4))
     assert case_from_arrays(image[0], truth[0], (1.4, 1.4)).labels.shape == (1,) + truth.shape[1:]
+
+
+def test_dicom_segmentation_objects_are_refused_with_what_to_do(tmp_path, stack):
+    """ITK reads a DICOM SEG's binary frames as a 0/255 image stack, and no RT Structure Set at all."""
+    image, truth, _ = stack
+    img = write(image, tmp_path / "i.nii.gz")
+    seg_folder = dicom_series(truth, tmp_path / "seg", modality="SEG")
+    for seg in (seg_folder, seg_folder / "003.dcm"):
+        with pytest.raises(InputError, match="is a DICOM Segmentation object .SEG., which this tool does not read: "
+                                             "convert it to a label image"):
+            read_case(img, seg)
+    rt = tmp_path / "rt.dcm"  # the part of an RT Structure Set's header that tells it apart
+    rt.write_bytes(bytes(128) + b"DICM" + b"\x08\x00\x60\x00CS\x08\x00RTSTRUCT")
+    with pytest.raises(InputError, match="segmentation rt.dcm is a DICOM RT Structure Set"):
+        read_case(img, rt)
+    with pytest.raises(InputError, match="image seg/000.dcm is a DICOM Segmentation object"):
+        read_case(seg_folder, img)
+
+
+def test_an_image_given_as_the_segmentation_is_named_as_such(tmp_path, stack):
+    image, _, _ = stack
+    img = write(image, tmp_path / "i.nii.gz")
+    case = read_case(img, write((image * 1000).astype(np.uint16), tmp_path / "s.nii.gz"))
+    note = next(w for w in case.warnings if "are not mapped" in w)
+    assert "…] (" in note and note.endswith("so many values suggest an image rather than a label map")
+    assert len(note) < 300
