@@ -210,6 +210,16 @@ def find_slice_axis(spacing_zyx, shape_zyx) -> int:
     return min(tied, key=lambda i: (shape_zyx[i], i))
 
 
+def _refuse_swapped(image: np.ndarray, image_path: Path, seg_path: Path) -> None:
+    """One sentence where the segmentation looks like an image (called when it does) and the image
+    like a label map: the two given the wrong way round."""
+    values = np.unique(image)
+    if len(values) <= 16 and values.min() >= 0 and np.array_equal(values, np.round(values)):
+        raise InputError(f"{image_path.name} holds {len(values)} whole values, as a label map does, and "
+                         f"{seg_path.name} looks like an image: were they given the wrong way round? Give the image "
+                         "first, then the segmentation")
+
+
 def case_from_images(img: sitk.Image, seg: sitk.Image, image_path: Path, seg_path: Path,
                      class_values: dict[str, int], name: str, warnings: list[str]) -> Case:
     """Build a Case from two SimpleITK images (resampling the segmentation onto the image)."""
@@ -225,9 +235,15 @@ def case_from_images(img: sitk.Image, seg: sitk.Image, image_path: Path, seg_pat
     if not np.all(np.isfinite(arr)):
         warnings.append(f"{image_path.name}: NaN or infinite voxels were set to 0")
         arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
-    lab = _label_values(sitk.GetArrayFromImage(seg), seg_path.name)
+    try:
+        lab = _label_values(sitk.GetArrayFromImage(seg), seg_path.name)
+    except InputError:
+        _refuse_swapped(arr, image_path, seg_path)
+        raise
     present = {int(v) for v in np.unique(lab)} - {0}
     unknown = sorted(present - set(class_values.values()))
+    if len(unknown) > 255:
+        _refuse_swapped(arr, image_path, seg_path)
     if unknown:
         listed = str(unknown) if len(unknown) <= 10 else f"[{', '.join(map(str, unknown[:10]))}, …] ({len(unknown)} values)"
         warnings.append(f"{seg_path.name}: label values {listed} are not mapped to a structure and are ignored "

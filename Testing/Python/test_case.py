@@ -382,3 +382,15 @@ def test_an_image_given_as_the_segmentation_is_named_as_such(tmp_path, stack):
     note = next(w for w in case.warnings if "are not mapped" in w)
     assert "…] (" in note and note.endswith("so many values suggest an image rather than a label map")
     assert len(note) < 300
+
+
+def test_image_and_segmentation_given_the_wrong_way_round_are_named(tmp_path, stack):
+    image, truth, _ = stack
+    labels = write(truth, tmp_path / "labels.nii.gz")
+    for picture in (write(image.astype(np.float32) + 0.5, tmp_path / "float.nii.gz"),  # refused as not a label map
+                    write((image * 1000).astype(np.uint16), tmp_path / "int.nii.gz")):  # too many values
+        with pytest.raises(InputError, match=f"labels.nii.gz holds 4 whole values, as a label map does, and "
+                                             f"{picture.name} looks like an image: were they given the wrong way round"):
+            read_case(labels, picture)
+    with pytest.raises(InputError, match="holds non-integer values"):  # an image that is not a label map either
+        read_case(write(image.astype(np.float32), tmp_path / "i.nii.gz"), tmp_path / "float.nii.gz")
