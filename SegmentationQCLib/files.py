@@ -225,7 +225,10 @@ def _read_nifti_float(path: Path) -> sitk.Image | None:
     if header.GetNumberOfComponents() != 1 or int(np.prod(header.GetSize())) != int(np.prod(nii.shape)):
         return None
     dtype = np.float64 if header.GetPixelID() == sitk.sitkFloat64 else np.float32
-    data = np.asanyarray(nii.dataobj).astype(dtype, copy=False)
+    try:
+        data = np.asanyarray(nii.dataobj).astype(dtype, copy=False)
+    except Exception:  # noqa: BLE001 - damaged data: ITK reads it, or says why it cannot
+        return None
     img = sitk.GetImageFromArray(np.transpose(data, tuple(reversed(range(data.ndim)))).reshape(header.GetSize()[::-1]),
                                  isVector=False)
     img.SetSpacing(header.GetSpacing())
