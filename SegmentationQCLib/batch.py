@@ -53,6 +53,13 @@ def read_manifest(path: Path) -> list[dict]:
     dup = sorted(n for n, k in Counter(r["case"] for r in rows).items() if k > 1)
     if dup:
         raise InputError(f"manifest {path.name} repeats case names: {', '.join(dup[:5])}")
+    by_file: dict[str, list[str]] = {}
+    for r in rows:  # cases/<case>.json: one file per case, also where case does not count
+        by_file.setdefault(_safe(r["case"]).lower(), []).append(r["case"])
+    clash = next((names for names in by_file.values() if len(names) > 1), None)
+    if clash:
+        raise InputError(f"manifest {path.name}: the case names {', '.join(map(repr, clash))} give one file name "
+                         f"(cases/{_safe(clash[0])}.json); rename all but one")
     base = path.parent
     for r in rows:
         for col in ("image", "segmentation", "reference"):

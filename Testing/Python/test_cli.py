@@ -173,7 +173,8 @@ def test_batch_reads_each_file_with_its_own_labels(files, random_pack, stack):
 def test_batch_manifest_without_columns(files, random_pack, capsys):
     m = files["dir"] / "bad.csv"
     for text, message in [("name,img\nx,y\n", "needs the columns case,image,segmentation"),
-                          ("case,image,segmentation\n", "lists no cases"), ("", "is empty"), ("\n\n", "is empty")]:
+                          ("case,image,segmentation\n", "lists no cases"), ("", "is empty"), ("\n\n", "is empty"),
+                          ("case,image,segmentation\na/b,i,s\nA_b,i,s\n", "the case names 'a/b', 'A_b' give one file name")]:
         m.write_text(text)
         assert main(["batch", str(m), "-o", str(files["dir"] / "o"), "--pack", str(random_pack)]) == 2
         assert message in capsys.readouterr().err
