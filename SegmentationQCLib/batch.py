@@ -125,6 +125,9 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
     results_path = out_dir / "results.csv"
     if results_path.resolve() in inputs:
         raise InputError(f"{results_path} is one of the inputs; choose another output folder")
+    if results_path.exists() and not resume:
+        raise InputError(f"{out_dir} already holds a batch's results.csv; give --resume to keep what it scored and "
+                         "check the rest, or choose another output folder")
     flagging = {"flag_on": flag_on, "exclude_ends": exclude_ends}
     client = None
     if scheduler:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,7 @@ def main() -> None:
     for permute in (False, True) if a.permute else (False,):
         tag = "_permuted" if permute else ""
         manifest = write_cases(a.preds.split(","), a.zoo, a.out / f"cases{tag}", permute)
+        shutil.rmtree(a.out / f"results{tag}", ignore_errors=True)  # this script's own earlier output
         if subprocess.run([sys.executable, "-m", "SegmentationQCLib.cli", "batch", str(manifest), "-o",
                            str(a.out / f"results{tag}")], cwd=HERE.parent).returncode:
             sys.exit(f"benchmark_files.py: segqc batch failed on {manifest} (its message is above)")

@@ -125,6 +125,10 @@ def test_batch_resumes_keeping_what_the_previous_run_scored(files, random_pack, 
 
     first, _ = batch()
     assert [r["status"] for r in first] == ["ok", "ok", "error"]
+    before = (d / "out" / "results.csv").read_bytes()
+    assert main(["batch", str(manifest), "-o", str(d / "out"), *pack]) == 2  # a second run would replace results.csv
+    assert "already holds a batch's results.csv; give --resume" in capsys.readouterr().err
+    assert (d / "out" / "results.csv").read_bytes() == before
     again, err = batch("--resume")
     assert checked == [] and "kept 2 of 3 cases" in err  # the error is tried again
     assert [r["case"] for r in again] == ["good", "perfect", "missing"]
