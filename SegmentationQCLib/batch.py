@@ -145,6 +145,9 @@ def run_batch(manifest: Path, out_dir: Path, labels: str | None = None, pack=Non
     rows = [r for r in rows if r["case"] not in kept]
     if client is not None:
         print(f"Dask cluster: {client.dashboard_link}", file=sys.stderr)
+        if not client.scheduler_info().get("workers"):
+            print("the scheduler has no workers yet: the cases wait until one joins (dask worker ADDRESS)",
+                  file=sys.stderr)
         engine_args = (str(engine.pack.path), device, tuple(methods) if methods else None, precision)
         results = map_rows(client, rows, engine_args, class_values, out_dir.resolve(), flagging)
     else:  # rows sharing files one after another, so that each file is read once

@@ -43,8 +43,8 @@ def connect(scheduler: str):
         raise InputError("--scheduler needs Dask: pip install 'dask[distributed]'") from None
     if scheduler == "local" or scheduler.startswith("local:"):
         n = scheduler.partition(":")[2]
-        if n and not n.isdigit():
-            raise InputError(f"--scheduler {scheduler}: write local or local:N with N a number of workers")
+        if n and (not n.isdigit() or int(n) < 1):
+            raise InputError(f"--scheduler {scheduler}: write local or local:N with N a number of workers, 1 or more")
         return Client(LocalCluster(n_workers=int(n) if n else None, threads_per_worker=1))
     try:
         return Client(scheduler, timeout=30)

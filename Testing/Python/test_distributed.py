@@ -51,9 +51,10 @@ def test_dask_batch_matches_the_plain_batch(files, random_pack, capsys, monkeypa
 def test_bad_scheduler_is_one_clear_error(files, random_pack, capsys):
     manifest = files["dir"] / "m.csv"
     manifest.write_text(f"case,image,segmentation\ngood,{files['image']},{files['damaged']}\n")
-    assert main(["batch", str(manifest), "-o", str(files["dir"] / "o"), "--pack", str(random_pack),
-                 "--scheduler", "local:many"]) == 2
-    assert "local:N" in capsys.readouterr().err
+    for bad in ("local:many", "local:0"):  # no workers: the tasks would wait for ever
+        assert main(["batch", str(manifest), "-o", str(files["dir"] / "o"), "--pack", str(random_pack),
+                     "--scheduler", bad]) == 2
+        assert "local:N with N a number of workers, 1 or more" in capsys.readouterr().err
     assert not (files["dir"] / "o").exists()  # nothing made for a batch that could not start
 
 
