@@ -168,10 +168,11 @@ def read_file(path: Path, what: str, files: dict | None = None) -> tuple[sitk.Im
 
 def _read_one(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
     nifti = path.name.lower().endswith((".nii", ".nii.gz"))
-    if nifti:
-        _check_nifti_complete(path, what)
+    nii = _nifti_header(path) if nifti else None
+    if nii is not None:
+        _check_nifti_complete(path, nii, what)
     try:
-        img = (_read_nifti_float(path) if nifti else None) or sitk.ReadImage(str(path))
+        img = (_read_nifti_float(path, nii) if nii is not None else None) or sitk.ReadImage(str(path))
     except RuntimeError as e:
         msg = str(e)
         _refuse_dicom_object(path.name, "RTSTRUCT" if _is_rtstruct(path) else None, what)
@@ -207,16 +208,22 @@ def _is_rtstruct(path: Path) -> bool:
     return head[128:132] == b"DICM" and b"RTSTRUCT" in head
 
 
-def _read_nifti_float(path: Path) -> sitk.Image | None:
-    """A float NIfTI's voxels as nibabel reads them, on the grid ITK reads from its header; None for
-    other NIfTIs (ITK reads them). ITK would read NaN and infinite voxels as 0, silently; kept, they
-    are reported (an image) or refused (a segmentation) as in any other format."""
+def _nifti_header(path: Path):
+    """The file as nibabel opens it (header read, voxels not), or None where nibabel cannot: then
+    SimpleITK reads it or says why."""
     import nibabel as nib
 
     try:
-        nii = nib.load(str(path))
-    except Exception:  # not a NIfTI nibabel reads: SimpleITK says why
+        return nib.load(str(path))
+    except Exception:  # noqa: BLE001 - not a NIfTI nibabel reads
         return None
+
+
+def _read_nifti_float(path: Path, nii) -> sitk.Image | None:
+    """A float NIfTI's voxels as nibabel reads them (``nii``: ``_nifti_header``), on the grid ITK reads
+    from its header; None for other NIfTIs (ITK reads them). ITK would read NaN and infinite voxels
+    as 0, silently; kept, they are reported (an image) or refused (a segmentation) as in any other
+    format."""
     if not np.issubdtype(nii.get_data_dtype(), np.floating):
         return None
     header = sitk.ImageFileReader()
@@ -237,16 +244,12 @@ def _read_nifti_float(path: Path) -> sitk.Image | None:
     return img
 
 
-def _check_nifti_complete(path: Path, what: str) -> None:
-    """Refuse a NIfTI file holding less voxel data than its header describes (a cut-off copy or
-    download), which ITK would read with the missing voxels set to 0. A .nii.gz's gzip trailer
-    gives its length; only where that disagrees (several gzip members, or a cut) is it decompressed."""
-    import nibabel as nib
-
-    try:
-        data = nib.load(str(path)).dataobj
-    except Exception:  # not a NIfTI nibabel reads: SimpleITK says why
-        return
+def _check_nifti_complete(path: Path, nii, what: str) -> None:
+    """Refuse a NIfTI file (``nii``: ``_nifti_header``) holding less voxel data than its header
+    describes (a cut-off copy or download), which ITK would read with the missing voxels set to 0. A
+    .nii.gz's gzip trailer gives its length; only where that disagrees (several gzip members, or a
+    cut) is it decompressed."""
+    data = nii.dataobj
     need = int(data.offset) + int(np.prod(data.shape)) * data.dtype.itemsize
     if path.name.lower().endswith(".gz"):
         with open(path, "rb") as f:
