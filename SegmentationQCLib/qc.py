@@ -279,8 +279,7 @@ class QCEngine:
         ``progress(fraction, stage)`` is called between stages; it may raise to cancel."""
         if not isinstance(case, Case):
             raise InputError(f"check takes a Case (from read_case or case_from_arrays), not {type(case).__name__}")
-        if isinstance(exclude_ends, bool) or not isinstance(exclude_ends, (int, np.integer)) or exclude_ends < 0:
-            raise InputError(f"exclude_ends must be a whole number of slices, 0 or more, not {exclude_ends!r}")
+        check_flagging(flag_on, exclude_ends)  # before any network runs
         report = progress or (lambda fraction, stage: None)
         need = self.needed()
         t0 = time.perf_counter()
@@ -359,12 +358,19 @@ def verdict(volume_dice: np.ndarray, thresholds: dict) -> str:
     return "fail" if worst < thresholds["fail"] else "review" if worst < thresholds["review"] else "pass"
 
 
+def check_flagging(flag_on: str, exclude_ends: int) -> None:
+    """One sentence for flagging settings ``flag_slices`` cannot use."""
+    if flag_on not in ("dice", "upper"):
+        raise InputError(f"flag_on must be 'dice' or 'upper', not {flag_on!r}")
+    if isinstance(exclude_ends, bool) or not isinstance(exclude_ends, (int, np.integer)) or exclude_ends < 0:
+        raise InputError(f"exclude_ends must be a whole number of slices, 0 or more, not {exclude_ends!r}")
+
+
 def flag_slices(res: QCResult, thresholds: dict, flag_on: str = "dice", exclude_ends: int = 0,
                 dip: float | None = None) -> np.ndarray:
     """(S, K) flags of a result (``slice_flags``) on its Dice or, ``flag_on="upper"``, on the
     upper bounds of its intervals; ``thresholds`` per structure name."""
-    if flag_on not in ("dice", "upper"):
-        raise InputError(f"flag_on must be 'dice' or 'upper', not {flag_on!r}")
+    check_flagging(flag_on, exclude_ends)
     score = res.slice_high if flag_on == "upper" and res.slice_high is not None else res.slice_dice
     return slice_flags(score, res.seg_area, np.array([thresholds[c] for c in res.classes]), exclude_ends, dip)
 

@@ -190,6 +190,10 @@ def test_python_callers_get_one_sentence_for_arguments_that_do_not_fit(stack, ra
     for bad in (-1, 1.5, "2", True):
         with pytest.raises(InputError, match="exclude_ends must be a whole number"):
             engine.check(case, exclude_ends=bad)
+    engine.predict_slices = None  # refused before any network runs
+    with pytest.raises(InputError, match="flag_on must be 'dice' or 'upper', not 'x'"):
+        engine.check(case, flag_on="x")
+    del engine.predict_slices
     assert engine.check(case, exclude_ends=np.int64(1)).flags.shape == (len(image), 3)
 
 
