@@ -19,12 +19,17 @@ from .case import Case, case_from_arrays
 from .structures import DEFAULT_LABELS, DISPLAY, guess_mapping, terminology_string
 
 
-def volume_array(node) -> np.ndarray:
-    """A copy of a volume node's voxels, (K, J, I)."""
+def _scalars(node):
+    """A volume node's image data and its voxel array (VTK), or one sentence where it has none."""
     image = node.GetImageData()
     if image is None or image.GetPointData().GetScalars() is None:
         raise ValueError(f"volume {node.GetName()} has no voxels")
-    scalars = image.GetPointData().GetScalars()
+    return image, image.GetPointData().GetScalars()
+
+
+def volume_array(node) -> np.ndarray:
+    """A copy of a volume node's voxels, (K, J, I)."""
+    image, scalars = _scalars(node)
     if scalars.GetNumberOfComponents() != 1:
         raise ValueError(f"volume {node.GetName()} has {scalars.GetNumberOfComponents()} components per voxel; "
                          "a scalar volume is needed")
@@ -165,9 +170,7 @@ def check_nodes(volume_node, segmentation_node, mapping=None) -> None:
     if not (hasattr(segmentation_node, "IsA") and segmentation_node.IsA("vtkMRMLSegmentationNode")):
         raise ValueError(f"the segmentation must be a segmentation node, not {what(segmentation_node)} "
                          "(the Segmentations module converts a labelmap volume into one)")
-    image = volume_node.GetImageData()
-    if image is None or image.GetPointData().GetScalars() is None:
-        raise ValueError(f"volume {volume_node.GetName()} has no voxels")
+    _scalars(volume_node)
     if mapping is not None and not isinstance(mapping, Mapping):
         raise ValueError(f"the mapping is a dict {{structure: segment ID or None}}, not {type(mapping).__name__}")
 
