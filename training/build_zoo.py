@@ -1,6 +1,6 @@
 """Train the segmenter zoo (k-fold) and save its segmentations of patients it never trained on.
 
-    python training/build_zoo.py [--out training/runs/zoo] [--seed 0] [--only dil]
+    python training/build_zoo.py [--out training/runs/zoo] [--seed 0] [--only dil] [--device cuda]
 
 Resumable: a finished (segmenter, fold) is skipped. For each checkpoint, the held-out fold's
 volumes and all validation volumes are segmented clean and under one random attack.
@@ -26,11 +26,24 @@ ZOO = {  # training family: capacities, data fractions and training lengths
     "u4s": {"family": "unet", "base": 4, "fraction": 0.3, "iters": [400, 1000]},
     "u12": {"family": "unet", "base": 12, "iters": [600, 1500]},
 }
+ZOO_30 = {  # training family, added at stop 30: another architecture, depth and loss
+    "ed": {"family": "encdec", "width": 16, "iters": [600, 2000]},
+    "us": {"family": "unet", "base": 16, "depth": 2, "iters": [500, 1500]},
+    "uce": {"family": "unet", "base": 8, "loss": "ce", "iters": [400, 1500]},
+}
 HELDOUT = {  # a family never used for the QC training set: benchmark only
     "dil": {"family": "dilated", "width": 32, "iters": [400, 1200]},
     "fpn": {"family": "fpn", "width": 16, "iters": [500, 3000]},
 }
 N_FOLDS = 3
+
+
+def all_jobs() -> list[tuple[str, dict, int | None]]:
+    """(name, spec, fold or None) in build order; a job's seed is its place here, so families
+    added later are appended and earlier segmenters keep their seeds."""
+    return [(n, s, f) for n, s in ZOO.items() if n != "u12" for f in range(N_FOLDS)] + \
+        [(n, s, None) for n, s in HELDOUT.items()] + [("u12", ZOO["u12"], f) for f in range(N_FOLDS)] + \
+        [(n, s, f) for n, s in ZOO_30.items() for f in range(N_FOLDS)]
 
 
 def _segment(model, vols, rng, with_attack=True):
@@ -50,6 +63,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", help="comma-separated segmenters to build (e.g. dil or fpn, the benchmark's unseen families); "
                     "each gets the same seed and output as in the whole zoo")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args()
     torch.set_num_threads(2)
     (a.out / "preds").mkdir(parents=True, exist_ok=True)
@@ -59,8 +73,7 @@ def main() -> None:
     vols = {p: acdc.load_patient(p) for p in train_p + val_p}
     val_vols = [v for p in val_p for v in vols[p]]
 
-    jobs = [(n, s, f) for n, s in ZOO.items() if n != "u12" for f in range(N_FOLDS)] + \
-        [(n, s, None) for n, s in HELDOUT.items()] + [("u12", ZOO["u12"], f) for f in range(N_FOLDS)]
+    jobs = all_jobs()
     names = {name for name, _, _ in jobs}
     only = set(a.only.split(",")) if a.only else names
     if only - names:
@@ -83,8 +96,8 @@ def main() -> None:
         print(f"[{j + 1}/{len(jobs)}] {tag}: training on {len(tr)} patients", flush=True)
         t0 = time.time()
         states = segmenters.train(spec, [v for p in tr for v in vols[p]], seed, spec["iters"],
-                                  log=lambda s: print(s, flush=True))
-        model = segmenters.build(spec)
+                                  log=lambda s: print(s, flush=True), device=a.device)
+        model = segmenters.build(spec).to(a.device)
         for it, state in states.items():
             model.load_state_dict(state)
             preds, meta = _segment(model, held, rng)

@@ -22,6 +22,7 @@ import numpy as np
 import acdc
 import attacks
 import failures
+from build_zoo import HELDOUT
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.preprocess import normalise, roi_centre  # noqa: E402
@@ -63,7 +64,7 @@ def _zoo_for(zoo: Path) -> dict[str, list[tuple[str, str, np.ndarray]]]:
     """volume key -> [(source tag, attack name, labels)] over every zoo prediction file."""
     out = defaultdict(list)
     for f in sorted((zoo / "preds").glob("*.npz")):
-        if f.name.startswith("dil"):  # held-out family: benchmark only
+        if f.stem.split("_")[0] in HELDOUT:  # held-out families: benchmark only
             continue
         z = np.load(f)
         meta = json.loads(f.with_suffix(".json").read_text())

@@ -1,8 +1,9 @@
 """Segmenter families used to make graded segmentations for the QC training set.
 
-``UNet`` (several capacities and training lengths) makes the training failures; ``DilatedNet``
-(a pooling-free context network) and ``FPNNet`` (a residual encoder with a feature-pyramid
-decoder) are different families kept for the benchmark only.
+``UNet`` (several capacities, depths, losses and training lengths) and ``EncDecNet`` (no skip
+connections) make the training failures; ``DilatedNet`` (a pooling-free context network) and
+``FPNNet`` (a residual encoder with a feature-pyramid decoder) are different families kept for
+the benchmark only.
 """
 from __future__ import annotations
 
@@ -76,6 +77,31 @@ class FPNNet(nn.Module):
         return F.interpolate(self.head(top), size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+class EncDecNet(nn.Module):
+    """Encoder-decoder without skip connections (SegNet-like): three strided stages down to an
+    eighth of the resolution and three transposed-convolution stages up, so every border is
+    drawn from the bottleneck alone."""
+
+    def __init__(self, width: int = 16, n_classes: int = 4):
+        super().__init__()
+
+        def conv(i, o, stride=1):
+            return [nn.Conv2d(i, o, 3, stride, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+        ch = [width, 2 * width, 4 * width, 8 * width]
+        down = conv(1, ch[0])
+        for i in range(3):
+            down += conv(ch[i], ch[i + 1], 2) + conv(ch[i + 1], ch[i + 1])
+        up = []
+        for i in reversed(range(3)):
+            up += [nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2), nn.BatchNorm2d(ch[i]), nn.ReLU(inplace=True)]
+            up += conv(ch[i], ch[i])
+        self.body = nn.Sequential(*down, *up, nn.Conv2d(ch[0], n_classes, 1))
+        self.multiple = 8
+
+    def forward(self, x):
+        return self.body(x)
+
+
 def build(spec: dict) -> nn.Module:
     if spec["family"] == "unet":
         return UNet(1, 4, spec["base"], spec.get("depth", 4))
@@ -83,6 +109,8 @@ def build(spec: dict) -> nn.Module:
         return DilatedNet(spec["width"])
     if spec["family"] == "fpn":
         return FPNNet(spec["width"])
+    if spec["family"] == "encdec":
+        return EncDecNet(spec["width"])
     raise ValueError(spec["family"])
 
 
@@ -112,38 +140,40 @@ def _batch(slices, rng, size=128, batch=12):
     return torch.from_numpy(np.stack(xs)[:, None].astype(np.float32)), torch.from_numpy(np.stack(ys).astype(np.int64))
 
 
-def train(spec: dict, volumes, seed: int, checkpoints: list[int], log=print) -> dict[int, dict]:
-    """Train one segmenter; returns {iteration: state_dict} at each checkpoint iteration."""
+def train(spec: dict, volumes, seed: int, checkpoints: list[int], log=print, device: str = "cpu") -> dict[int, dict]:
+    """Train one segmenter; returns {iteration: state_dict (on the CPU)} at each checkpoint
+    iteration. ``spec["loss"]``: ``"ce+dice"`` (default) or ``"ce"`` alone."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     slices = [(v.image[s], v.label[s]) for v in volumes for s in range(v.image.shape[0])]
-    model = build(spec)
+    model = build(spec).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=spec.get("lr", 3e-3))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(checkpoints))
     out, t0 = {}, time.time()
     for it in range(1, max(checkpoints) + 1):
         model.train()
-        x, y = _batch(slices, rng)
+        x, y = (t.to(device) for t in _batch(slices, rng))
         logits = model(x)
         prob = logits.softmax(1)
         onehot = F.one_hot(y, 4).permute(0, 3, 1, 2).float()
         inter = (prob * onehot).sum((0, 2, 3))[1:]
         dice = (2 * inter + 1) / (prob.sum((0, 2, 3))[1:] + onehot.sum((0, 2, 3))[1:] + 1)
-        loss = F.cross_entropy(logits, y) + (1 - dice).mean()
+        loss = F.cross_entropy(logits, y) + (0 if spec.get("loss") == "ce" else (1 - dice).mean())
         opt.zero_grad(); loss.backward(); opt.step(); sched.step()
         if it % 200 == 0:
             log(f"  it {it} loss {loss.item():.3f} ({time.time() - t0:.0f}s)")
         if it in checkpoints:
-            out[it] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            out[it] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return out
 
 
 @torch.no_grad()
 def predict(model: nn.Module, image: np.ndarray) -> np.ndarray:
-    """Label map (S, H, W) uint8 for a float image (S, H, W) in [0, 1]."""
+    """Label map (S, H, W) uint8 for a float image (S, H, W) in [0, 1], on the model's device."""
     model.eval()
     s, h, w = image.shape
     m = model.multiple
     ph, pw = (-h) % m, (-w) % m
     x = torch.from_numpy(np.pad(image, ((0, 0), (0, ph), (0, pw)))[:, None].astype(np.float32))
-    return model(x).argmax(1)[:, :h, :w].numpy().astype(np.uint8)
+    x = x.to(next(model.parameters()).device)
+    return model(x).argmax(1)[:, :h, :w].cpu().numpy().astype(np.uint8)
