@@ -87,11 +87,11 @@ def add_models(card: dict, out: Path, previous: dict, previous_dir: Path, runs: 
             raise SystemExit(f"make_pack.py: no trained {name} network in {RUNS / run} (best.pt)")
         if best.exists():
             cfg = json.loads((RUNS / run / "config.json").read_text())
-            shutil.copy(best, out / file)
             trained = {k: cfg[k] for k in ("steps", "batch", "lr", "seed") if k in cfg}
-            for k in ("init", "distil"):  # fine-tuned, distilled: record from which weights
+            for k in ("init", "distil"):  # fine-tuned, distilled: from which weights (before a copy replaces them)
                 if cfg.get(k):
                     trained[f"{k}_sha256"] = sha256(_run_file(cfg[k]))
+            shutil.copy(best, out / file)
             card["models"][name] = {"file": file, "sha256": sha256(out / file), "arch": arch(cfg), "trained": trained}
         elif name in previous.get("models", {}):
             entry = previous["models"][name]
@@ -273,7 +273,8 @@ def main() -> None:
                                   " training/runs/errormap_ft1/best.pt --lr 1e-3 --steps 4000 && python training/train_vae.py"
                                   " && python training/train_direct3d.py && python training/make_pack.py"
                                   + ("" if not runs else " (then, on a GPU, training/README.md step 4b, and make_pack.py "
-                                     + " ".join(f"--{k}-run {v}" for k, v in runs.items()) + ")")},
+                                     + " ".join([f"--{k}-run {v}" for k, v in runs.items()]
+                                                + ([f"--data training/runs/{a.data.name}"] if a.data.resolve() != RUNS / "qcset" else [])) + ")")},
     }
     add_models(card, a.out, previous, previous_dir, runs)
     card.update(anatomy(split["train"]))

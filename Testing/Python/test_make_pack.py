@@ -119,3 +119,20 @@ def test_a_run_asked_for_by_name_must_exist(monkeypatch, tmp_path):
     with pytest.raises(SystemExit) as e:
         make_pack.add_models({"models": {}}, tmp_path / "pack", {}, tmp_path / "pack", {"slice": "slice_gpu"})
     assert str(e.value) == f"make_pack.py: no trained slice network in {tmp_path / 'runs' / 'slice_gpu'} (best.pt)"
+
+
+def test_a_network_fine_tuned_from_the_pack_it_replaces_records_the_weights_it_started_from(monkeypatch, tmp_path):
+    runs = tmp_path / "runs"
+    monkeypatch.setattr(make_pack, "RUNS", runs)
+    monkeypatch.setattr(make_pack, "HERE", tmp_path)
+    out = tmp_path / "pack"
+    out.mkdir()
+    (out / "slice_qc.pt").write_bytes(b"previous pack")
+    (runs / "sl30").mkdir(parents=True)
+    (runs / "sl30" / "best.pt").write_bytes(b"fine-tuned")
+    (runs / "sl30" / "config.json").write_text(json.dumps({"steps": 3, "seed": 0, "width": 16, "init": "pack/slice_qc.pt"}))
+    before = make_pack.sha256(out / "slice_qc.pt")
+    card = {"models": {}}
+    make_pack.add_models(card, out, {}, out, {"slice": "sl30"})
+    assert (out / "slice_qc.pt").read_bytes() == b"fine-tuned"
+    assert card["models"]["slice"]["trained"]["init_sha256"] == before != card["models"]["slice"]["sha256"]
