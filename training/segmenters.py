@@ -1,7 +1,8 @@
 """Segmenter families used to make graded segmentations for the QC training set.
 
-``UNet`` (several capacities, depths, losses and training lengths) and ``EncDecNet`` (no skip
-connections) make the training failures; ``DilatedNet`` (a pooling-free context network) and
+``UNet`` (several capacities and training lengths) makes the training failures (with
+``EncDecNet``, no skip connections, and other U-Net depths and losses in a tried zoo,
+``build_zoo.ZOO_30``); ``DilatedNet`` (a pooling-free context network) and
 ``FPNNet`` (a residual encoder with a feature-pyramid decoder) are different families kept for
 the benchmark only.
 """
@@ -154,11 +155,12 @@ def train(spec: dict, volumes, seed: int, checkpoints: list[int], log=print, dev
         model.train()
         x, y = (t.to(device) for t in _batch(slices, rng))
         logits = model(x)
-        prob = logits.softmax(1)
-        onehot = F.one_hot(y, 4).permute(0, 3, 1, 2).float()
-        inter = (prob * onehot).sum((0, 2, 3))[1:]
-        dice = (2 * inter + 1) / (prob.sum((0, 2, 3))[1:] + onehot.sum((0, 2, 3))[1:] + 1)
-        loss = F.cross_entropy(logits, y) + (0 if spec.get("loss") == "ce" else (1 - dice).mean())
+        loss = F.cross_entropy(logits, y)
+        if spec.get("loss") != "ce":
+            prob = logits.softmax(1)
+            onehot = F.one_hot(y, 4).permute(0, 3, 1, 2).float()
+            inter = (prob * onehot).sum((0, 2, 3))[1:]
+            loss = loss + (1 - (2 * inter + 1) / (prob.sum((0, 2, 3))[1:] + onehot.sum((0, 2, 3))[1:] + 1)).mean()
         opt.zero_grad(); loss.backward(); opt.step(); sched.step()
         if it % 200 == 0:
             log(f"  it {it} loss {loss.item():.3f} ({time.time() - t0:.0f}s)")
