@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -46,6 +47,16 @@ def all_jobs() -> list[tuple[str, dict, int | None]]:
         [(n, s, f) for n, s in ZOO_30.items() for f in range(N_FOLDS)]
 
 
+def _device(name: str) -> str:
+    """An argparse type: a device torch has here."""
+    if name == "cpu" or (re.fullmatch(r"cuda(:\d+)?", name) and torch.cuda.is_available()
+                         and int(name.partition(":")[2] or 0) < torch.cuda.device_count()):
+        return name
+    n = torch.cuda.device_count()
+    raise argparse.ArgumentTypeError(f"{name!r} is not cpu or a GPU of this machine (cuda:0 to cuda:{n - 1})" if n
+                                     else f"{name!r} is not cpu, and this machine has no GPU")
+
+
 def _segment(model, vols, rng, with_attack=True):
     out, meta = {}, {}
     for v in vols:
@@ -63,7 +74,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", help="comma-separated segmenters to build (e.g. dil or fpn, the benchmark's unseen families, "
                     "or ed,us,uce, which the whole zoo leaves out); each gets the same seed and output as in the whole zoo")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", type=_device, default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="cpu, or cuda[:N] (the default where there is a GPU)")
     a = ap.parse_args()
     torch.set_num_threads(2)
     (a.out / "preds").mkdir(parents=True, exist_ok=True)

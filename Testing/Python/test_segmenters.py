@@ -64,3 +64,12 @@ def test_the_qc_set_leaves_out_every_held_out_family(tmp_path):
         (tmp_path / "preds" / f"{stem}.json").write_text(json.dumps({"patient001_frame01|clean": {"params": {}}}))
     used = {tag for items in qcset._zoo_for(tmp_path).values() for tag, *_ in items}
     assert used == {"u8_f0_it300", "ed_f1_it600"}
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "cuda:99"])
+def test_a_device_this_machine_lacks_is_refused_in_one_line(device, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["build_zoo.py", "--device", device])
+    with pytest.raises(SystemExit) as e:
+        build_zoo.main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and err[-1].startswith(f"build_zoo.py: error: argument --device: '{device}' is not cpu")
