@@ -19,11 +19,9 @@ from .errors import InputError
 _MAX_SHEAR_DEG = 5.0  # direction cosines further than this from orthonormal are refused
 
 
-def _read_nifti_permissive(path: Path) -> sitk.Image:
-    """Read a NIfTI whose direction cosines ITK refuses, orthonormalising them (nibabel)."""
-    import nibabel as nib
-
-    img = nib.load(str(path))
+def _read_nifti_permissive(path: Path, img) -> sitk.Image:
+    """Read a NIfTI whose direction cosines ITK refuses (``img``: ``_nifti_header``), orthonormalising
+    them."""
     data = np.asanyarray(img.dataobj)
     aff = img.affine[:3, :3]
     spacing = np.linalg.norm(aff, axis=0)
@@ -167,8 +165,7 @@ def read_file(path: Path, what: str, files: dict | None = None) -> tuple[sitk.Im
 
 
 def _read_one(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
-    nifti = path.name.lower().endswith((".nii", ".nii.gz"))
-    nii = _nifti_header(path) if nifti else None
+    nii = _nifti_header(path) if path.name.lower().endswith((".nii", ".nii.gz")) else None
     if nii is not None:
         _check_nifti_complete(path, nii, what)
     try:
@@ -176,10 +173,10 @@ def _read_one(path: Path, what: str) -> tuple[sitk.Image, list[str]]:
     except RuntimeError as e:
         msg = str(e)
         _refuse_dicom_object(path.name, "RTSTRUCT" if _is_rtstruct(path) else None, what)
-        if "orthonormal" not in msg or not nifti:
+        if "orthonormal" not in msg or nii is None:
             first = next((ln.strip() for ln in msg.splitlines() if "ERROR" in ln or "error" in ln), msg.splitlines()[-1])
             raise InputError(f"cannot read {what} {path.name}: {first.split('ERROR:')[-1].strip()}") from None
-        return _read_nifti_permissive(path), [f"{path.name}: direction cosines were not orthonormal; they were orthonormalised"]
+        return _read_nifti_permissive(path, nii), [f"{path.name}: direction cosines were not orthonormal; they were orthonormalised"]
     if img.HasMetaDataKey("0008|0060"):
         _refuse_dicom_object(path.name, img.GetMetaData("0008|0060"), what)
     return img, []

@@ -75,14 +75,17 @@ def _nifti(path, data, shear):
     return path
 
 
-def test_slightly_non_orthonormal_nifti_is_read_with_a_warning(tmp_path, stack):
+def test_slightly_non_orthonormal_nifti_is_read_with_a_warning(tmp_path, stack, monkeypatch):
     image, truth, _ = stack
     xyz = lambda a: np.transpose(a, (2, 1, 0))  # noqa: E731
     img = _nifti(tmp_path / "i.nii.gz", xyz(image), 0.02)
     seg = _nifti(tmp_path / "s.nii.gz", xyz(truth), 0.02)
     with pytest.raises(RuntimeError):
         sitk.ReadImage(str(img))  # what ITK alone does
+    opened = []
+    monkeypatch.setattr(nib, "load", lambda p, _load=nib.load: opened.append(p) or _load(p))
     case = read_case(img, seg)
+    assert sorted(opened) == sorted([str(img), str(seg)])  # nibabel opens each file once
     # a RAS+ affine: rows run anterior and columns to the right, so both are reversed
     np.testing.assert_array_equal(case.labels, truth[:, ::-1, ::-1])
     np.testing.assert_array_equal(case.to_input_order(case.labels), truth)
