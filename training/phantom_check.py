@@ -1,0 +1,97 @@
+"""Preview trained networks on the demo's phantoms before ``make_pack.py`` (about 30 min) takes them.
+
+    python training/phantom_check.py [--slice-run NAME] [--errormap-run NAME] [--seeds 0,1,2]
+
+Puts ``training/runs/NAME/best.pt`` in place of the bundled pack's slice or error-map network, in a
+temporary copy of the pack (the bundled card's recalibration of a replaced network is dropped; its
+thresholds, fusion weights and presence model are kept), and checks the undamaged and the damaged demo phantom of
+each seed with the card's default method: the slices it flags, and each replaced network's lowest
+raw slice Dice per structure on the undamaged phantom. An undamaged phantom with flags stopped the
+candidates of 2026-11-27 (docs/benchmark.md, "The lead did not hold"). ``make_pack.py`` refits the
+thresholds, so a clean preview is needed, not enough.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import make_pack
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from SegmentationQCLib.case import case_from_arrays  # noqa: E402
+from SegmentationQCLib.pack import ModelPack, sha256  # noqa: E402
+from SegmentationQCLib.phantom import damage_for_demo, short_axis_stack  # noqa: E402
+from SegmentationQCLib.qc import QCEngine  # noqa: E402
+
+
+def with_runs(pack: Path, runs: dict[str, Path], out: Path) -> ModelPack:
+    """A copy of ``pack`` in ``out`` with each network named in ``runs`` (model -> run folder) replaced
+    by the run's ``best.pt`` and architecture; a replaced network's recalibration is dropped."""
+    shutil.copytree(pack, out)
+    card = json.loads((out / "card.json").read_text())
+    for model, run in runs.items():
+        entry = card["models"][model]
+        shutil.copy(run / "best.pt", out / entry["file"])
+        new = sha256(out / entry["file"])
+        if new != entry["sha256"]:
+            entry.update(sha256=new, arch=make_pack.MODELS[model][2](json.loads((run / "config.json").read_text())))
+            entry.pop("int8", None)
+            card.get("calibration", {}).pop(model, None)
+    (out / "card.json").write_text(json.dumps(card, indent=1))
+    return ModelPack(out, card)
+
+
+def preview(pack: ModelPack, replaced: list[str], seeds: list[int]) -> list[dict]:
+    """Per seed: the slices (and structures) the default method flags on the undamaged phantom, those
+    it flags on the damaged one with the damaged slices, and each replaced network's lowest slice
+    Dice per structure on the undamaged phantom."""
+    default = QCEngine(pack, "cpu")
+    raw = {m: QCEngine(pack, "cpu", [m]) for m in replaced}
+    out = []
+    for seed in seeds:
+        image, truth, spacing = short_axis_stack(seed=seed)
+        damaged, where = damage_for_demo(truth)
+        good = default.check(case_from_arrays(image, truth, spacing))
+        bad = default.check(case_from_arrays(image, damaged, spacing))
+        out.append({"seed": seed,
+                    "undamaged_flags": [(int(s), pack.classes[k]) for s, k in zip(*np.nonzero(good.flags))],
+                    "damaged_flagged_slices": sorted({int(s) for s in np.nonzero(bad.flags)[0]}),
+                    "damaged_slices": sorted(where),
+                    "lowest_slice_dice": {m: dict(zip(pack.classes, e.check(case_from_arrays(image, truth, spacing))
+                                                      .slice_dice.min(0).round(3).tolist())) for m, e in raw.items()}})
+    return out
+
+
+def seeds(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of whole numbers") from None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--slice-run", help="the slice network from training/runs/NAME")
+    ap.add_argument("--errormap-run", help="the error-map network from training/runs/NAME")
+    ap.add_argument("--seeds", default="0,1,2", type=seeds, help="phantom seeds, comma-separated")
+    a = ap.parse_args()
+    runs = {m: make_pack.RUNS / name for m, name in (("slice", a.slice_run), ("errormap", a.errormap_run)) if name}
+    missing = [str(r / f) for r in runs.values() for f in ("best.pt", "config.json") if not (r / f).exists()]
+    if missing:
+        ap.error(f"not a finished training run: no {', '.join(missing)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        pack = with_runs(make_pack.BUNDLED, runs, Path(tmp) / make_pack.BUNDLED.name)
+        for r in preview(pack, list(runs), a.seeds):
+            print(f"seed {r['seed']}: undamaged phantom flags {r['undamaged_flags'] or 'none'}; damaged phantom "
+                  f"flags slices {r['damaged_flagged_slices']} (damaged: {r['damaged_slices']}); lowest raw slice "
+                  f"Dice on the undamaged one {r['lowest_slice_dice'] or '(no network replaced)'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
