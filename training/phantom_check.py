@@ -51,20 +51,20 @@ def preview(pack: ModelPack, replaced: list[str], seeds: list[int]) -> list[dict
     """Per seed: the slices (and structures) the default method flags on the undamaged phantom, those
     it flags on the damaged one with the damaged slices, and each replaced network's lowest slice
     Dice per structure on the undamaged phantom."""
-    default = QCEngine(pack, "cpu")
-    raw = {m: QCEngine(pack, "cpu", [m]) for m in replaced}
+    default = pack.card["default_methods"]
+    engine = QCEngine(pack, "cpu", default + [m for m in replaced if m not in default])  # one pass: the default reports
     out = []
     for seed in seeds:
         image, truth, spacing = short_axis_stack(seed=seed)
         damaged, where = damage_for_demo(truth)
-        good = default.check(case_from_arrays(image, truth, spacing))
-        bad = default.check(case_from_arrays(image, damaged, spacing))
+        good = engine.check(case_from_arrays(image, truth, spacing))
+        bad = engine.check(case_from_arrays(image, damaged, spacing))
         out.append({"seed": seed,
                     "undamaged_flags": [(int(s), pack.classes[k]) for s, k in zip(*np.nonzero(good.flags))],
                     "damaged_flagged_slices": sorted({int(s) for s in np.nonzero(bad.flags)[0]}),
                     "damaged_slices": sorted(where),
-                    "lowest_slice_dice": {m: dict(zip(pack.classes, e.check(case_from_arrays(image, truth, spacing))
-                                                      .slice_dice.min(0).round(3).tolist())) for m, e in raw.items()}})
+                    "lowest_slice_dice": {m: dict(zip(pack.classes, good.estimates[m][0].min(0).round(3).tolist()))
+                                          for m in replaced}})
     return out
 
 
