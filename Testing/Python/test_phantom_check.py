@@ -56,3 +56,10 @@ def test_an_unfinished_run_is_one_sentence(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit):
         phantom_check.main()
     assert "not a finished training run: no " in capsys.readouterr().err
+
+
+def test_seeds_that_are_not_numbers_are_one_sentence(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["phantom_check.py", "--seeds", "0,x"])
+    with pytest.raises(SystemExit):
+        phantom_check.main()
+    assert "'0,x' is not a comma-separated list of whole numbers" in capsys.readouterr().err
