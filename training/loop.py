@@ -29,11 +29,27 @@ def training_args(doc: str, run: str, steps: int, batch: int, lr: float) -> argp
     return ap
 
 
+
+def add_phantom_guard(ap: argparse.ArgumentParser) -> None:
+    """``--phantom-guard``, for the networks the pack's default method runs."""
+    ap.add_argument("--phantom-guard", action="store_true",
+                    help="only checkpoints that pass phantom_check.py become best.pt (about 3 s per evaluation)")
+
+
+def phantom_guard(a: argparse.Namespace, model: str, arch: dict):
+    """``phantom_check.guard`` of the pack's ``model`` if ``--phantom-guard`` was given, else None."""
+    if not a.phantom_guard:
+        return None
+    import phantom_check  # late: it loads make_pack and the engine
+    return phantom_check.guard(model, arch)
+
 def fit(model: torch.nn.Module, out: Path, steps: int, lr: float, seed: int,
         train_loss: Callable[[torch.nn.Module, np.random.Generator], torch.Tensor],
         evaluate: Callable[[torch.nn.Module], dict], score: str, higher_is_better: bool, every: int = 250,
-        init: Path | None = None) -> None:
-    """Train ``model`` for ``steps`` (from ``init`` weights if given, unless resuming)."""
+        init: Path | None = None, guard: Callable[[torch.nn.Module], dict] | None = None) -> None:
+    """Train ``model`` for ``steps`` (from ``init`` weights if given, unless resuming). The best
+    evaluation's weights go to ``best.pt``; with a ``guard``, only of checkpoints whose guard
+    result has ``passed`` (e.g. ``phantom_check.guard``), logged beside the evaluation."""
     out.mkdir(parents=True, exist_ok=True)
     if init and not (out / "last.pt").exists():
         model.load_state_dict(torch.load(init, map_location=next(model.parameters()).device, weights_only=True))
@@ -58,13 +74,17 @@ def fit(model: torch.nn.Module, out: Path, steps: int, lr: float, seed: int,
             with torch.no_grad():
                 model.eval()
                 ev = evaluate(model)
-            if sign * ev[score] > best:
+                checked = guard(model) if guard else {"passed": True}
+            if sign * ev[score] > best and checked["passed"]:
                 best = sign * ev[score]
                 torch.save({k: v.cpu() for k, v in model.state_dict().items()}, out / "best.pt")  # loads without a GPU
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                         "step": step, "best": best, "rng": rng}, out / "last.pt")
-            line = {"step": step, "loss": float(np.mean(run)), "val": ev, "minutes": round((time.time() - t0) / 60, 2)}
+            line = {"step": step, "loss": float(np.mean(run)), "val": ev, **({"guard": checked} if guard else {}),
+                    "minutes": round((time.time() - t0) / 60, 2)}
             print(json.dumps(line), flush=True)
             with open(out / "log.jsonl", "a") as f:
                 f.write(json.dumps(line) + "\n")
             run = []
+    if guard and not (out / "best.pt").exists():
+        print(f"no checkpoint passed the guard: {out} has no best.pt", flush=True)

@@ -2,6 +2,9 @@
 
     python training/phantom_check.py [--slice-run NAME] [--errormap-run NAME] [--seeds 0,1,2]
 
+Training can run the same check at each evaluation (``train_slice.py`` / ``train_errormap.py
+--phantom-guard``, ``guard`` below): a checkpoint that fails it never becomes ``best.pt``.
+
 Puts ``training/runs/NAME/best.pt`` in place of the bundled pack's slice or error-map network, in a
 temporary copy of the pack (the bundled card's recalibration of a replaced network is dropped; its
 thresholds, fusion weights and presence model are kept), and checks the undamaged and the damaged demo phantom of
@@ -20,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import make_pack
 
@@ -33,14 +37,21 @@ from SegmentationQCLib.qc import QCEngine  # noqa: E402
 def with_runs(pack: Path, runs: dict[str, Path], out: Path) -> ModelPack:
     """A copy of ``pack`` in ``out`` with each network named in ``runs`` (model -> run folder) replaced
     by the run's ``best.pt`` and architecture; a replaced network's recalibration is dropped."""
+    return with_networks(pack, {m: (run / "best.pt", make_pack.MODELS[m][2](json.loads((run / "config.json").read_text())))
+                                for m, run in runs.items()}, out)
+
+
+def with_networks(pack: Path, nets: dict[str, tuple[Path, dict]], out: Path) -> ModelPack:
+    """A copy of ``pack`` in ``out`` with each network named in ``nets`` (model -> (weights, arch))
+    replaced; a replaced network's recalibration and int8 form are dropped."""
     shutil.copytree(pack, out)
     card = json.loads((out / "card.json").read_text())
-    for model, run in runs.items():
+    for model, (weights, arch) in nets.items():
         entry = card["models"][model]
-        shutil.copy(run / "best.pt", out / entry["file"])
+        shutil.copy(weights, out / entry["file"])
         new = sha256(out / entry["file"])
         if new != entry["sha256"]:
-            entry.update(sha256=new, arch=make_pack.MODELS[model][2](json.loads((run / "config.json").read_text())))
+            entry.update(sha256=new, arch=arch)
             entry.pop("int8", None)
             card.get("calibration", {}).pop(model, None)
     (out / "card.json").write_text(json.dumps(card, indent=1))
@@ -68,6 +79,26 @@ def preview(pack: ModelPack, replaced: list[str], seeds: list[int]) -> list[dict
     return out
 
 
+def passed(results: list[dict]) -> bool:
+    """What ``test_trained_pack.py`` asks of the bundled pack: no flag on an undamaged phantom, and
+    exactly the damaged slices flagged on a damaged one."""
+    return all(not r["undamaged_flags"] and r["damaged_flagged_slices"] == r["damaged_slices"] for r in results)
+
+
+def guard(model: str, arch: dict, seeds: list[int] = (0, 1, 2)):
+    """For ``loop.fit``: a function of a network in training (the pack's ``model``, of ``arch``) that
+    previews it in place of the bundled one; ``passed`` says whether it may become ``best.pt``."""
+    def check(net) -> dict:
+        with tempfile.TemporaryDirectory() as tmp:
+            weights = Path(tmp) / "weights.pt"
+            torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, weights)
+            results = preview(with_networks(make_pack.BUNDLED, {model: (weights, arch)}, Path(tmp) / "pack"),
+                              [model], list(seeds))
+        return {"passed": passed(results), "undamaged_flags": {r["seed"]: r["undamaged_flags"] for r in results},
+                "damaged_flagged_slices": {r["seed"]: r["damaged_flagged_slices"] for r in results}}
+    return check
+
+
 def seeds(text: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",")]
@@ -87,10 +118,13 @@ def main() -> None:
         ap.error(f"not a finished training run: no {', '.join(missing)}")
     with tempfile.TemporaryDirectory() as tmp:
         pack = with_runs(make_pack.BUNDLED, runs, Path(tmp) / make_pack.BUNDLED.name)
-        for r in preview(pack, list(runs), a.seeds):
+        results = preview(pack, list(runs), a.seeds)
+        for r in results:
             print(f"seed {r['seed']}: undamaged phantom flags {r['undamaged_flags'] or 'none'}; damaged phantom "
                   f"flags slices {r['damaged_flagged_slices']} (damaged: {r['damaged_slices']}); lowest raw slice "
                   f"Dice on the undamaged one {r['lowest_slice_dice'] or '(no network replaced)'}", flush=True)
+        print("passed: no flag on the undamaged phantoms, the damaged slices flagged and no other" if passed(results)
+              else "failed: with the bundled thresholds, test_trained_pack.py's phantom test would fail")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from loop import fit, training_args
+from loop import add_phantom_guard, fit, phantom_guard, training_args
 from qcset import VALUES, to_index
 from train_slice import balanced_p, load, sample_rois
 
@@ -102,6 +102,7 @@ def main() -> None:
                                                                    "is redrawn at one structure's border")
     ap.add_argument("--distil", type=Path, help="weights of a teacher network (any width) whose mirror-averaged "
                                                   "label distribution the network also learns")
+    add_phantom_guard(ap)
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     tr, va = load(a.data / "train.npz"), load(a.data / "val.npz")
@@ -133,7 +134,7 @@ def main() -> None:
     torch.manual_seed(a.seed)
     model = ErrorNet(len(VALUES), base=a.base).to(dev)
     fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "errormap_dice_balanced", True,
-        init=a.init)
+        init=a.init, guard=phantom_guard(a, "errormap", {"base": a.base}))
     (a.out / "config.json").write_text(json.dumps(vars(a), default=str))
 
 

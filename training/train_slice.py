@@ -20,7 +20,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SegmentationQCLib.preprocess import model_input, roi_theta, sample  # noqa: E402
 from SegmentationQCLib.slicenet import AREA_UNIT, SliceQCNet  # noqa: E402
-from loop import fit, training_args  # noqa: E402
+from loop import add_phantom_guard, fit, phantom_guard, training_args  # noqa: E402
 from qcset import VALUES, WINDOW  # noqa: E402
 
 PIXEL_MM, ROI = 1.5, 128
@@ -107,6 +107,7 @@ def main() -> None:
     ap = training_args(__doc__, "slice", steps=3500, batch=48, lr=2e-3)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--val-samples", type=int, default=3000)
+    add_phantom_guard(ap)
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     tr, va = load(a.data / "train.npz"), load(a.data / "val.npz")
@@ -121,7 +122,8 @@ def main() -> None:
 
     torch.manual_seed(a.seed)
     model = SliceQCNet(n_classes=len(VALUES), width=a.width).to(dev)
-    fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "slice_mae_mean", False, init=a.init)
+    fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "slice_mae_mean", False, init=a.init,
+        guard=phantom_guard(a, "slice", {"width": a.width}))
     (a.out / "config.json").write_text(json.dumps(vars(a), default=str))
 
 

@@ -63,3 +63,23 @@ def test_seeds_that_are_not_numbers_are_one_sentence(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         phantom_check.main()
     assert "'0,x' is not a comma-separated list of whole numbers" in capsys.readouterr().err
+
+
+def test_the_guard_passes_the_bundled_networks_and_stops_one_that_flags_the_phantom():
+    from SegmentationQCLib.errornet import ErrorNet
+    from SegmentationQCLib.slicenet import SliceQCNet
+
+    bundled = load_pack()
+    net = SliceQCNet(n_classes=3, width=bundled.card["models"]["slice"]["arch"]["width"])
+    net.load_state_dict(torch.load(bundled.path / "slice_qc.pt", weights_only=True))
+    assert phantom_check.guard("slice", bundled.card["models"]["slice"]["arch"])(net)["passed"]
+    state = torch.load(bundled.path / "error_map.pt", weights_only=True)
+    net = ErrorNet(3, base=8)
+    net.load_state_dict(state)
+    check = phantom_check.guard("errormap", {"base": 8})
+    assert check(net) == {"passed": True, "undamaged_flags": {0: [], 1: [], 2: []},
+                          "damaged_flagged_slices": {s: [1, 4, 8] for s in (0, 1, 2)}}
+    state["head.bias"] = state["head.bias"] + torch.tensor([4.0, 0, 0, 0])  # doubts every structure
+    net.load_state_dict(state)
+    failed = check(net)
+    assert not failed["passed"] and any(failed["undamaged_flags"].values())

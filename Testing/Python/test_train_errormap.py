@@ -88,3 +88,21 @@ def test_perturbed_borders_cut_or_grow_one_structure_and_leave_the_others():
             grown += 1
     assert cut > 5 and grown > 5
     assert torch.equal(train_errormap.perturb_borders(xs, np.random.default_rng(0), 0.0), xs)
+
+
+def test_the_phantom_guard_keeps_a_checkpoint_that_flags_the_phantom_out_of_best(tmp_path, monkeypatch, capsys):
+    from SegmentationQCLib.pack import load_pack
+
+    _qcset(tmp_path / "qcset")
+    state = torch.load(load_pack().path / "error_map.pt", weights_only=True)
+    for name, lean in (("sound", 0.0), ("doubting", 4.0)):  # a background-leaning head flags the sound phantom
+        s = dict(state, **{"head.bias": state["head.bias"] + torch.tensor([lean, 0, 0, 0])})
+        torch.save(s, tmp_path / f"{name}.pt")
+        monkeypatch.setattr(sys, "argv", ["train_errormap.py", "--data", str(tmp_path / "qcset"), "--out",
+                                          str(tmp_path / name), "--steps", "1", "--batch", "2", "--lr", "1e-12",
+                                          "--init", str(tmp_path / f"{name}.pt"), "--phantom-guard"])
+        train_errormap.main()
+    sound, doubting = (json.loads((tmp_path / n / "log.jsonl").read_text())["guard"] for n in ("sound", "doubting"))
+    assert sound["passed"] and (tmp_path / "sound" / "best.pt").exists()
+    assert not doubting["passed"] and not (tmp_path / "doubting" / "best.pt").exists()
+    assert "no checkpoint passed the guard" in capsys.readouterr().out
