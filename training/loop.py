@@ -29,19 +29,20 @@ def training_args(doc: str, run: str, steps: int, batch: int, lr: float) -> argp
     return ap
 
 
-
 def add_phantom_guard(ap: argparse.ArgumentParser) -> None:
     """``--phantom-guard``, for the networks the pack's default method runs."""
     ap.add_argument("--phantom-guard", action="store_true",
-                    help="only checkpoints that pass phantom_check.py become best.pt (about 3 s per evaluation)")
+                    help="only checkpoints that pass phantom_check.py become best.pt (about 1 s per evaluation)")
 
 
-def phantom_guard(a: argparse.Namespace, model: str, arch: dict):
-    """``phantom_check.guard`` of the pack's ``model`` if ``--phantom-guard`` was given, else None."""
+def phantom_guard(a: argparse.Namespace, model: str):
+    """``phantom_check.guard`` of the pack's ``model`` (its architecture from the run's options ``a``) if
+    ``--phantom-guard`` was given, else None."""
     if not a.phantom_guard:
         return None
     import phantom_check  # late: it loads make_pack and the engine
-    return phantom_check.guard(model, arch)
+    return phantom_check.guard(model, phantom_check.make_pack.MODELS[model][2](vars(a)))
+
 
 def fit(model: torch.nn.Module, out: Path, steps: int, lr: float, seed: int,
         train_loss: Callable[[torch.nn.Module, np.random.Generator], torch.Tensor],

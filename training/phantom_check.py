@@ -85,7 +85,7 @@ def passed(results: list[dict]) -> bool:
     return all(not r["undamaged_flags"] and r["damaged_flagged_slices"] == r["damaged_slices"] for r in results)
 
 
-def guard(model: str, arch: dict, seeds: list[int] = (0, 1, 2)):
+def guard(model: str, arch: dict, seeds: tuple[int, ...] = (0, 1, 2)):
     """For ``loop.fit``: a function of a network in training (the pack's ``model``, of ``arch``) that
     previews it in place of the bundled one; ``passed`` says whether it may become ``best.pt``."""
     def check(net) -> dict:

@@ -134,7 +134,7 @@ def main() -> None:
     torch.manual_seed(a.seed)
     model = ErrorNet(len(VALUES), base=a.base).to(dev)
     fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "errormap_dice_balanced", True,
-        init=a.init, guard=phantom_guard(a, "errormap", {"base": a.base}))
+        init=a.init, guard=phantom_guard(a, "errormap"))
     (a.out / "config.json").write_text(json.dumps(vars(a), default=str))
 
 

@@ -123,7 +123,7 @@ def main() -> None:
     torch.manual_seed(a.seed)
     model = SliceQCNet(n_classes=len(VALUES), width=a.width).to(dev)
     fit(model, a.out, a.steps, a.lr, a.seed, train_loss, lambda m: evaluate(m, val), "slice_mae_mean", False, init=a.init,
-        guard=phantom_guard(a, "slice", {"width": a.width}))
+        guard=phantom_guard(a, "slice"))
     (a.out / "config.json").write_text(json.dumps(vars(a), default=str))
 
 
