@@ -41,7 +41,7 @@ def phantom_guard(a: argparse.Namespace, model: str):
     if not a.phantom_guard:
         return None
     import phantom_check  # late: it loads make_pack and the engine
-    return phantom_check.guard(model, phantom_check.make_pack.MODELS[model][2](vars(a)))
+    return phantom_check.guard(model, vars(a))
 
 
 def fit(model: torch.nn.Module, out: Path, steps: int, lr: float, seed: int,

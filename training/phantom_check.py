@@ -85,9 +85,12 @@ def passed(results: list[dict]) -> bool:
     return all(not r["undamaged_flags"] and r["damaged_flagged_slices"] == r["damaged_slices"] for r in results)
 
 
-def guard(model: str, arch: dict, seeds: tuple[int, ...] = (0, 1, 2)):
-    """For ``loop.fit``: a function of a network in training (the pack's ``model``, of ``arch``) that
-    previews it in place of the bundled one; ``passed`` says whether it may become ``best.pt``."""
+def guard(model: str, config: dict, seeds: tuple[int, ...] = (0, 1, 2)):
+    """For ``loop.fit``: a function of a network in training (the pack's ``model``; ``config``: the
+    run's options, which give its architecture as in ``with_runs``) that previews it in place of the
+    bundled one; ``passed`` says whether it may become ``best.pt``."""
+    arch = make_pack.MODELS[model][2](config)
+
     def check(net) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             weights = Path(tmp) / "weights.pt"
