@@ -73,10 +73,11 @@ def test_the_guard_passes_the_bundled_networks_and_stops_one_that_flags_the_phan
     net = SliceQCNet(n_classes=3, width=bundled.card["models"]["slice"]["arch"]["width"])
     net.load_state_dict(torch.load(bundled.path / "slice_qc.pt", weights_only=True))
     assert phantom_check.guard("slice", bundled.card["models"]["slice"]["arch"])(net)["passed"]
+    arch = bundled.card["models"]["errormap"]["arch"]
     state = torch.load(bundled.path / "error_map.pt", weights_only=True)
-    net = ErrorNet(3, base=8)
+    net = ErrorNet(3, **arch)
     net.load_state_dict(state)
-    check = phantom_check.guard("errormap", {"base": 8})
+    check = phantom_check.guard("errormap", arch)
     assert check(net) == {"passed": True, "undamaged_flags": {0: [], 1: [], 2: []},
                           "damaged_flagged_slices": {s: [1, 4, 8] for s in (0, 1, 2)}}
     state["head.bias"] = state["head.bias"] + torch.tensor([4.0, 0, 0, 0])  # doubts every structure
